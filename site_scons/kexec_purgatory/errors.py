@@ -1,0 +1,14 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The one exception type that means "the user's input is wrong".
+
+Anything raised as ``UserError`` is shown as a single line naming the culprit
+and turned into a non-zero exit; anything else is a bug in this package.
+"""
+
+
+class UserError(Exception):
+    """Bad input: a file, symbol, section or variable the user can fix."""
+
+    def __init__(self, message, exit_code=2):
+        super().__init__(message)
+        self.exit_code = exit_code
