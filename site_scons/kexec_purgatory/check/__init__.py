@@ -16,7 +16,7 @@ from .rules import ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID
 
 # Past this many findings of one rule, the rest are counted, not listed:
 # a vectorised loop alone gives hundreds of SIMD instructions.
-MAX_FINDINGS_PER_RULE = 20
+MAX_FINDINGS_PER_RULE = 10
 
 __all__ = ["ABIS", "ERROR", "KERNEL_ABI", "RULES", "RULES_BY_ID", "WARNING",
            "Finding", "check_elf", "check_file", "exit_status"]
@@ -56,4 +56,4 @@ def _findings(name, rule, problems):
     hidden = sum(1 for _ in problems)
     if hidden:
         shown.append(Problem(f"{hidden} more findings of this rule not shown"))
-    return [Finding.from_problem(name, rule.severity, rule.id, p) for p in shown]
+    return [Finding(name, rule.severity, rule.id, p) for p in shown]

@@ -18,7 +18,13 @@ SHF_ALLOC = SH_FLAGS.SHF_ALLOC
 SHF_EXECINSTR = SH_FLAGS.SHF_EXECINSTR
 SHF_WRITE = SH_FLAGS.SHF_WRITE
 
-RELOC_TYPE_NAMES = {number: name for name, number in ENUM_RELOC_TYPE_x64.items()}
+RELOC_TYPE_NAMES = {
+    # Newer than some pyelftools releases.
+    41: "R_X86_64_GOTPCRELX", 42: "R_X86_64_REX_GOTPCRELX",
+    43: "R_X86_64_CODE_4_GOTPCRELX", 44: "R_X86_64_CODE_4_GOTTPOFF",
+    45: "R_X86_64_CODE_4_GOTPC32_TLSDESC",
+    **{number: name for name, number in ENUM_RELOC_TYPE_x64.items()},
+}
 
 
 def reloc_type_name(number):

@@ -34,19 +34,18 @@ class Finding:
     file: str
     severity: str
     rule: str
-    message: str
-    symbol: Optional[str] = None
-    section: Optional[str] = None
-    offset: Optional[int] = None
-    relocation: Optional[str] = None
-    instruction: Optional[str] = None
+    problem: Problem
 
-    @classmethod
-    def from_problem(cls, file, severity, rule, problem):
-        return cls(file, severity, rule, **dataclasses.asdict(problem))
+    def __getattr__(self, name):
+        """message, symbol, section, offset, relocation, instruction."""
+        if name.startswith("__") or name == "problem":
+            raise AttributeError(name)
+        return getattr(self.problem, name)
 
     def text(self):
         return f"{self.file}: {self.severity}: {self.rule}: {self.message}"
 
     def as_dict(self):
-        return dataclasses.asdict(self)
+        """The JSON form: file, severity, rule, then the Problem's fields."""
+        return {"file": self.file, "severity": self.severity, "rule": self.rule,
+                **dataclasses.asdict(self.problem)}

@@ -146,9 +146,9 @@ def check_instructions(obj):
 
 def _problem(section, insn, kind, function):
     text = f"{insn.mnemonic} {insn.op_str}".strip()
-    inside = f" (in {function[0]}+{function[1]:#x})" if function else ""
-    return Problem(f"{kind} instruction at {section}+{insn.address:#x}{inside}: "
-                   f"'{text}': the purgatory runs without FPU/SSE state enabled "
-                   f"(build with -mgeneral-regs-only; no -march above x86-64)",
+    inside = f" ({function[0]}+{function[1]:#x})" if function else ""
+    return Problem(f"{kind} instruction '{text}' at {section}+{insn.address:#x}"
+                   f"{inside}: the purgatory runs with x87/SSE/AVX disabled "
+                   f"(build with -mgeneral-regs-only, -march=x86-64 at most)",
                    symbol=function[0] if function else None, section=section,
                    offset=insn.address, instruction=text)

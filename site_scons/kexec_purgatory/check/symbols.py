@@ -27,6 +27,8 @@ def check_symtab(obj):
 
 
 def check_abi_symbols(obj):
+    if not obj.symtabs:
+        return  # the symtab rule has said it all
     for name, size in KERNEL_ABI_SYMBOLS.items():
         sym = obj.find_global(name)
         if sym is None:
@@ -65,28 +67,29 @@ def check_entry(obj):
                       if 0 <= entry - s["sh_addr"] < s["sh_size"]), None)
     sym = obj.find_global(ENTRY_SYMBOL)
     section = obj.section_of(sym) if sym is not None else None
+    if first_hit is None:
+        yield Problem(f"e_entry {entry:#x} is not inside any executable "
+                      f"section: kernels before 2026 cannot find the entry "
+                      f"(link with -e {ENTRY_SYMBOL})")
     if section is None:
-        if first_hit is None:
-            yield Problem(f"e_entry {entry:#x} is not inside any executable "
-                          f"section")
-        return
-    if not obj.has_flags(section, SHF_ALLOC | SHF_EXECINSTR):
-        yield Problem(f"'{ENTRY_SYMBOL}' is in '{section.name}', which is not "
-                      f"a loaded executable section", symbol=ENTRY_SYMBOL,
-                      section=section.name)
         return
     start = sym["st_value"]
-    if entry != start:
+    culprit = dict(symbol=ENTRY_SYMBOL, section=section.name, offset=start)
+    if not obj.has_flags(section, SHF_ALLOC | SHF_EXECINSTR):
+        yield Problem(f"'{ENTRY_SYMBOL}' is in '{section.name}', which is not "
+                      f"a loaded executable section", **culprit)
+    elif start >= section["sh_size"]:
+        yield Problem(f"'{ENTRY_SYMBOL}' at {section.name}+{start:#x} lies "
+                      f"outside its section", **culprit)
+    elif entry != start:
         yield Problem(f"e_entry is {entry:#x} but '{ENTRY_SYMBOL}' is at "
                       f"{section.name}+{start:#x}: kernels before 2026 start at "
-                      f"e_entry (link with -e {ENTRY_SYMBOL})",
-                      symbol=ENTRY_SYMBOL, section=section.name, offset=start)
-    elif first_hit is not section:
+                      f"e_entry (link with -e {ENTRY_SYMBOL})", **culprit)
+    elif first_hit is not None and first_hit is not section:
         yield Problem(f"kernels before 2026 would start at "
                       f"{first_hit.name}+{entry:#x}, the first executable "
                       f"section containing e_entry, not at '{ENTRY_SYMBOL}' "
-                      f"in '{section.name}'", symbol=ENTRY_SYMBOL,
-                      section=first_hit.name, offset=entry)
+                      f"in '{section.name}'", **culprit)
 
 
 def check_undefined(obj):
