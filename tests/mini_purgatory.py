@@ -10,16 +10,16 @@ Every change asserts that it applied, so a fixture cannot silently turn into
 the good object.
 """
 
+import os
 import pathlib
 import struct
 import subprocess
 import sys
 
+from elftools.elf.elffile import ELFFile
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "tests" / "data" / "mini-purgatory"
-sys.path.insert(0, str(ROOT / "site_scons"))
-
-from elftools.elf.elffile import ELFFile  # noqa: E402
 
 COMMON_CFLAGS = [
     "-std=gnu11", "-O2", "-nostdinc", "-ffreestanding", "-fno-builtin",
@@ -85,6 +85,13 @@ def patch_section(path, name, **fields):
             offset, fmt = SHDR_FIELDS[field]
             f.seek(shoff + index * 64 + offset)
             f.write(struct.pack(fmt, value))
+
+
+def run_check(*args, cwd=None, site_scons=ROOT / "site_scons"):
+    """Run ``python -m kexec_purgatory check ARGS``; the CompletedProcess (text)."""
+    env = dict(os.environ, PYTHONPATH=str(site_scons))
+    return subprocess.run([sys.executable, "-m", "kexec_purgatory", "check", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def _run(cmd, cwd):

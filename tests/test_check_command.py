@@ -2,20 +2,12 @@
 """``kexec-purgatory check``: exit statuses, text and JSON output, bad files."""
 
 import json
-import os
-import subprocess
-import sys
 
 import mini_purgatory
+from mini_purgatory import run_check
 
-ENV = dict(os.environ, PYTHONPATH=str(mini_purgatory.ROOT / "site_scons"))
 JSON_FIELDS = ["file", "severity", "rule", "message", "symbol", "section",
                "offset", "relocation", "instruction"]
-
-
-def run_check(*args):
-    return subprocess.run([sys.executable, "-m", "kexec_purgatory", "check", *args],
-                          env=ENV, capture_output=True, text=True)
 
 
 def test_clean_object_exits_0_silently(tmp_path):

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The checker never raises on damaged input: it exits 0, 1 or 2 with a message.
 
-Thousands of truncated and byte-mutated copies of a good purgatory go
-through the real command (in-process, for speed). Mutations are aimed at the
+Thousands of truncated and byte-mutated copies of the project's purgatory.ro
+go through the real command (in-process, for speed). Mutations are aimed at the
 ELF header, the section header table and the symbol and relocation tables
 as well as anywhere in the file, since that is where parsers break.
 """
@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mini_purgatory
 from kexec_purgatory import cli
 from elftools.elf.elffile import ELFFile
 
@@ -23,9 +22,9 @@ SETTINGS = settings(max_examples=2000, deadline=None, derandomize=True,
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory):
+def good(tmp_path_factory, built):
     workdir = tmp_path_factory.mktemp("robustness")
-    path = mini_purgatory.build(workdir)
+    path = built("pic") / "purgatory.ro"
     data = path.read_bytes()
     with open(path, "rb") as f:
         elf = ELFFile(f)

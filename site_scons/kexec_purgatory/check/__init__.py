@@ -8,7 +8,8 @@ the ``check`` command and the SCons tool both call it in-process.
 
 import itertools
 
-from ..elffile import damaged_elf_is_user_error, parse_elf, read_bytes
+from ..elffile import damaged_elf_is_user_error, parse_elf
+from ..files import read_bytes
 from .elfobject import ElfObject
 from .finding import ERROR, WARNING, Finding, Problem
 from .header import header_problems, table_problems
