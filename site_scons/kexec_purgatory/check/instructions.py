@@ -12,6 +12,7 @@ VEX, EVEX or XOP opcode (a sound superset of every instruction of interest).
 """
 
 import bisect
+import re
 
 import capstone
 from capstone import x86_const as X86
@@ -24,17 +25,21 @@ from .finding import Problem
 ESCAPE_BYTES = frozenset(b"\x0f\xc4\xc5\x62\x8f\x9b" + bytes(range(0xD8, 0xE0)))
 
 
+REGISTER_FAMILIES = (  # capstone register name pattern -> kind
+    (re.compile(r"(ST|FP)\d+|FPSW"), "x87"), (re.compile(r"MM\d+"), "MMX"),
+    (re.compile(r"XMM\d+"), "SSE"), (re.compile(r"YMM\d+"), "AVX"),
+    (re.compile(r"(ZMM|K)\d+"), "AVX-512"),
+)
+
+
 def _register_kinds():
+    """capstone register id -> kind, for every x87/MMX/vector/mask register."""
     kinds = {}
     for name, value in vars(X86).items():
-        if not name.startswith("X86_REG_"):
-            continue
-        reg = name[len("X86_REG_"):]
-        for prefix, kind in (("ST", "x87"), ("FP", "x87"), ("MM", "MMX"),
-                             ("XMM", "SSE"), ("YMM", "AVX"), ("ZMM", "AVX-512"),
-                             ("K", "AVX-512")):
-            if reg.startswith(prefix) and (reg[len(prefix):].isdigit() or reg == "FPSW"):
-                kinds[value] = kind
+        if name.startswith("X86_REG_"):
+            for pattern, kind in REGISTER_FAMILIES:
+                if pattern.fullmatch(name[len("X86_REG_"):]):
+                    kinds[value] = kind
     return kinds
 
 
