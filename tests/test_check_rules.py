@@ -11,6 +11,8 @@ object, built for either code model, must give none.
 import subprocess
 
 import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 
 import mini_purgatory
 from kexec_purgatory.check import RULES, check_file, exit_status
@@ -192,3 +194,16 @@ def rules_section_headings(text):
 def test_every_rule_is_documented_in_the_readme_with_its_id():
     readme = (mini_purgatory.ROOT / "README.md").read_text()
     assert rules_section_headings(readme) == {rule.id for rule in RULES}
+
+
+def test_relocations_of_unloaded_sections_are_ignored(tmp_path):
+    """-g adds R_X86_64_32 relocations to .debug_* sections, which the kernel
+    never loads or relocates: only the dead-weight warning may result."""
+    path = mini_purgatory.build(tmp_path, drop=["-g0"], add=["-g"])
+    with open(path, "rb") as f:
+        debug_types = {rel["r_info_type"]
+                       for sec in ELFFile(f).iter_sections()
+                       if sec.name.startswith(".rela.debug")
+                       for rel in sec.iter_relocations()}
+    assert ENUM_RELOC_TYPE_x64["R_X86_64_32"] in debug_types
+    assert {f.rule for f in check_file(str(path))} == {"dead-weight"}
