@@ -28,7 +28,8 @@
  * Make the object behind ptr addressable to barrier(), so the compiler
  * keeps it in memory instead of splitting it into registers.
  */
-#define KEEP_IN_MEMORY(ptr)	__asm__ __volatile__ ("" : : "r" (ptr) : "memory")
+#define KEEP_IN_MEMORY(ptr)	\
+	__asm__ __volatile__ ("" : : "r" (ptr) : "memory")
 
 #define __packed	__attribute__((__packed__))
 

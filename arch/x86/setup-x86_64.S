@@ -27,7 +27,8 @@ purgatory_start:
 	movl	%eax, %fs
 	movl	%eax, %gs
 
-	leaq	stack_end(%rip), %rsp	/* 16-byte aligned, as calls expect */
+	/* stack_end is 16-byte aligned, as the call below expects. */
+	leaq	stack_end(%rip), %rsp
 	cld				/* the C ABI's direction flag */
 	call	purgatory_verify_digest
 	jmp	entry64
