@@ -40,6 +40,7 @@ purgatory_start:
 	 */
 	.data
 	.balign	16
+	.type	gdt, @object
 gdt:
 	.quad	0			/* 0x00: null descriptor */
 	.quad	0			/* 0x08: unused */
@@ -50,6 +51,7 @@ gdt_end:
 
 	/* The lgdt operand: 16-bit limit, 64-bit linear base. */
 	.balign	16
+	.type	gdt_descriptor, @object
 gdt_descriptor:
 	.word	gdt_end - gdt - 1
 	.quad	gdt
