@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * entry64: the hand-over to the new kernel. The kernel's loader stores
- * the registers the new kernel expects in entry64_regs (rsi = boot_params,
- * rbx = 0, rsp = stack_end, rip = its 64-bit entry point); the other
- * registers keep the values found there, which are the ones it read back.
+ * entry64: the hand-over to the new kernel. The kernel's loader reads
+ * entry64_regs, sets what the new kernel expects (rsi = boot_params,
+ * rbx = 0, rsp = stack_end, rip = its 64-bit entry point) and writes it
+ * back; the other registers keep the values built in here (zero).
  * entry64 reloads CS with the purgatory's own code selector, loads all 16
  * general registers and jumps to rip.
  *
