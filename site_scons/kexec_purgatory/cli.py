@@ -10,6 +10,8 @@ from .errors import UserError
 
 # Subcommand name -> module in kexec_purgatory.commands.
 COMMANDS = {
+    "load": "load",
+    "run": "run",
 }
 
 
