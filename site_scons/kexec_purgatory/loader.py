@@ -12,22 +12,25 @@ up byte for byte the way the kernel would place it at a given address.
 import struct
 from dataclasses import dataclass
 
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from .elffile import damaged_elf_is_user_error, parse_elf, read_bytes
+from .elffile import damaged_elf_is_user_error, parse_elf
+from .files import read_bytes
 from .errors import UserError
 
 PAGE_SIZE = 0x1000
 # The kernel never places the purgatory below this address.
 MIN_PURGATORY_ADDR = 0x3000
 
-R_X86_64_NONE = 0
-R_X86_64_64 = 1
-R_X86_64_PC32 = 2
-R_X86_64_PLT32 = 4
-R_X86_64_32 = 10
-R_X86_64_32S = 11
+R_X86_64_NONE = ENUM_RELOC_TYPE_x64["R_X86_64_NONE"]
+R_X86_64_64 = ENUM_RELOC_TYPE_x64["R_X86_64_64"]
+R_X86_64_PC32 = ENUM_RELOC_TYPE_x64["R_X86_64_PC32"]
+R_X86_64_PLT32 = ENUM_RELOC_TYPE_x64["R_X86_64_PLT32"]
+R_X86_64_32 = ENUM_RELOC_TYPE_x64["R_X86_64_32"]
+R_X86_64_32S = ENUM_RELOC_TYPE_x64["R_X86_64_32S"]
 
 U64 = (1 << 64) - 1
 
@@ -82,7 +85,7 @@ def compute_layout(elf, name):
     buf_align = bss_align = 1
     progbits, nobits = [], []
     for index, section in enumerate(elf.iter_sections()):
-        if not section["sh_flags"] & 0x2:   # SHF_ALLOC
+        if not section["sh_flags"] & SH_FLAGS.SHF_ALLOC:
             continue
         align = _alignment(section, name)
         if section["sh_type"] == "SHT_NOBITS":
@@ -149,22 +152,23 @@ class LoadedPurgatory:
         sym = self.find_symbol(symbol)
         return self._section_address(sym["st_shndx"]) + sym["st_value"]
 
-    def _section_address(self, shndx):
+    def _placed(self, shndx):
         placed = self.sections.get(shndx)
         if placed is None:
             section = self.elf.get_section(shndx)
             raise UserError(f"{self.name}: section {section.name} is not "
                             "loaded (not SHF_ALLOC)")
-        return placed.address
+        return placed
+
+    def _section_address(self, shndx):
+        return self._placed(shndx).address
 
     def _symbol_offset(self, symbol, size, action):
         sym = self.find_symbol(symbol)
         if sym["st_size"] != size:
             raise LoadError(self.name, f"symbol {symbol} size mismatch: "
                             f"expected {size} actual {sym['st_size']}")
-        placed = self.sections.get(sym["st_shndx"])
-        if placed is None:
-            self._section_address(sym["st_shndx"])
+        placed = self._placed(sym["st_shndx"])
         if placed.nobits:
             raise LoadError(self.name, f"symbol {symbol} is in a bss section. "
                             f"Cannot {action}")
@@ -199,7 +203,7 @@ def _place_sections(elf, layout, address):
         placed[index] = PlacedSection(
             index=index, name=section.name,
             nobits=section["sh_type"] == "SHT_NOBITS",
-            executable=bool(section["sh_flags"] & 0x4),   # SHF_EXECINSTR
+            executable=bool(section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR),
             offset=offset, address=address + offset, size=section["sh_size"])
     return placed
 
@@ -233,7 +237,7 @@ class _Relocator:
             if target >= count or link >= count:
                 raise UserError(f"{self.name}: {section.name}: bad sh_info "
                                 f"{target} or sh_link {link}")
-            if not self.elf.get_section(target)["sh_flags"] & 0x2:
+            if not self.elf.get_section(target)["sh_flags"] & SH_FLAGS.SHF_ALLOC:
                 continue
             if section["sh_type"] == "SHT_REL":
                 raise LoadError(self.name, "REL relocation unsupported",

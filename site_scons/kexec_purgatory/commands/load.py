@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """``kexec-purgatory load``: relocate a purgatory as the kernel would."""
 
-import os
-import tempfile
+import io
 
 from .. import loader
 from ..errors import UserError
+from ..files import write_atomically
 from ..sizes import parse_size
 
 HELP = "lay out and relocate purgatory.ro at an address, as kexec_file does"
@@ -33,30 +33,22 @@ def add_entry_argument(parser):
                              "or as older ones (e_entry only)")
 
 
-def write_image(loaded, path):
-    """Write atomically: a temporary file next to ``path``, then rename."""
+def image_bytes(loaded, path):
+    """The image as Intel HEX text, or raw bytes for a .bin name."""
     image = loaded.intelhex()
-    raw = path.endswith(".bin")
-    if not raw and loaded.end > INTEL_HEX_LIMIT:
+    if path.endswith(".bin"):
+        return image.tobinstr()
+    if loaded.end > INTEL_HEX_LIMIT:
         raise UserError(f"{path}: Intel HEX cannot hold addresses above 4 GiB "
                         f"(image ends at {loaded.end:#x}); name it .bin for raw bytes")
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".load-")
-    try:
-        with os.fdopen(fd, "wb" if raw else "w") as f:
-            if raw:
-                f.write(image.tobinstr())
-            else:
-                image.write_hex_file(f)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    text = io.StringIO()
+    image.write_hex_file(text)
+    return text.getvalue().encode("ascii")
 
 
 def run(args):
     loaded = loader.load_file(args.file, parse_size(args.addr, "--addr"), args.entry_from)
-    write_image(loaded, args.output)
+    write_atomically(args.output, image_bytes(loaded, args.output))
     bss = loaded.layout.memsz - loaded.layout.bufsz
     print(f"{args.file}: {loaded.layout.memsz} bytes ({bss} zero-filled) at "
           f"{loaded.address:#x}, entry {loaded.entry:#x} ({loaded.entry_source})")

@@ -5,7 +5,7 @@ import json
 import sys
 
 from .. import emulator, segments
-from ..elffile import read_bytes
+from ..files import read_bytes
 from ..sizes import parse_size
 from .load import add_entry_argument
 
