@@ -5,8 +5,6 @@ it, with any region table, and never past a corrupted segment."""
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +15,7 @@ from kexec_purgatory.errors import UserError
 from kexec_purgatory.machine import GENERAL_REGISTERS, IDENTITY_MAP_LIMIT
 
 import elf_objects
-from conftest import CODE_MODELS, REPO
+from conftest import CODE_MODELS, kexec_purgatory_cli
 
 # Small segments keep each run to a fraction of a second.
 SMALL_SEGMENTS = "kernel=8K,boot_params=4K,cmdline=100,initrd=3001"
@@ -143,6 +141,7 @@ def test_a_write_outside_the_image_fails_the_run(tmp_path):
 def test_sse_faults_because_cr4_has_no_osfxsr(tmp_path):
     result = run(elf_objects.abi_stub(tmp_path, "USE_SSE"))
     assert result.outcome == emulator.FAULT and not result.passed
+    assert "(pxor xmm0, xmm0)" in result.message
 
 
 def test_segments_may_not_overlap_the_purgatory(built):
@@ -156,9 +155,7 @@ def test_addresses_beyond_the_identity_map_are_refused(built):
 
 
 def kexec_purgatory_run(*args):
-    return subprocess.run([sys.executable, "-m", "kexec_purgatory", "run", *map(str, args)],
-                          capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO / "site_scons"), "PATH": "/usr/bin:/bin"})
+    return kexec_purgatory_cli("run", *args)
 
 
 def test_run_command_json_is_one_object_with_the_figures(built):

@@ -4,8 +4,6 @@ kernel's error wording, on objects made by the real toolchain."""
 
 import re
 import struct
-import subprocess
-import sys
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -17,17 +15,11 @@ from kexec_purgatory.errors import UserError
 
 import elf_objects
 
-from conftest import REPO
+from conftest import kexec_purgatory_cli
 
 
 def load_path(path, address, entry_from=loader.ENTRY_FROM_SYMBOL):
     return loader.load(path.read_bytes(), str(path), address, entry_from)
-
-
-def kexec_purgatory(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "kexec_purgatory", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd,
-                          env={"PYTHONPATH": str(REPO / "site_scons"), "PATH": "/usr/bin:/bin"})
 
 
 def symbol_value(path, name):
@@ -63,11 +55,11 @@ def test_layout_packs_progbits_in_header_order_then_nobits_at_largest_bss_alignm
     loaded = load_path(obj, 0x7000)
     where = {s.name: s.offset for s in loaded.sections.values()}
     # .text at 0 (5 bytes), .data at ALIGN(5, 8), .rodata at ALIGN(11, 64):
-    # the buffer is 65 bytes; NOBITS start at ALIGN(65, 256), the largest
-    # NOBITS alignment, and .bss.big follows .bss at ALIGN(10, 256).
+    # 65 bytes, padded to 256, the largest NOBITS alignment, where NOBITS
+    # start; .bss.big follows .bss at ALIGN(10, 256).
     assert where == {".text": 0, ".data": 8, ".rodata": 64, ".bss": 256, ".bss.big": 512}
     assert ".comment" not in where
-    assert loaded.layout.bufsz == 65
+    assert loaded.layout.bufsz == 256
     assert len(loaded.image) == loaded.layout.memsz == 516
     assert loaded.image[0:5] == bytes([0x11, 0x12, 0x13, 0x14, 0x15])
     assert loaded.image[8:11] == bytes([0x21, 0x22, 0x23])
@@ -274,7 +266,7 @@ def test_only_global_symbols_count_so_a_weak_purgatory_start_falls_back_to_e_ent
 
 def test_load_command_writes_intel_hex_that_reads_back_as_the_image(tmp_path, purgatory_ro):
     out = tmp_path / "purgatory.hex"
-    result = kexec_purgatory("load", purgatory_ro, "--addr", "0x5000", "-o", out)
+    result = kexec_purgatory_cli("load", purgatory_ro, "--addr", "0x5000", "-o", out)
     assert result.returncode == 0, result.stderr
     loaded = load_path(purgatory_ro, 0x5000)
     hex_image = IntelHex(str(out))
@@ -285,12 +277,12 @@ def test_load_command_writes_intel_hex_that_reads_back_as_the_image(tmp_path, pu
 
 def test_load_command_refuses_intel_hex_above_4_gib_and_writes_nothing(tmp_path, purgatory_ro):
     out = tmp_path / "purgatory.hex"
-    result = kexec_purgatory("load", purgatory_ro, "--addr", "4G", "-o", out)
+    result = kexec_purgatory_cli("load", purgatory_ro, "--addr", "4G", "-o", out)
     assert result.returncode == 2
     assert "Intel HEX cannot hold addresses above 4 GiB" in result.stderr
     assert not out.exists()
     raw = tmp_path / "purgatory.bin"
-    assert kexec_purgatory("load", purgatory_ro, "--addr", "4G", "-o", raw).returncode == 0
+    assert kexec_purgatory_cli("load", purgatory_ro, "--addr", "4G", "-o", raw).returncode == 0
     assert raw.read_bytes() == bytes(load_path(purgatory_ro, 1 << 32).image)
 
 
@@ -298,7 +290,7 @@ def test_loader_error_is_one_line_naming_the_file_and_leaves_no_output(tmp_path)
     obj = elf_objects.compile_c(tmp_path, "wipe", "void f(void);\nvoid g(void) { f(); }\n",
                                 elf_objects.purgatory_cflags())
     out = tmp_path / "out.hex"
-    result = kexec_purgatory("load", obj, "--addr", "0x5000", "-o", out)
+    result = kexec_purgatory_cli("load", obj, "--addr", "0x5000", "-o", out)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"kexec-purgatory: error: {obj}: Undefined symbol: f"]

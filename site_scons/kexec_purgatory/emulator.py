@@ -34,7 +34,6 @@ from .machine import GENERAL_REGISTERS, IDENTITY_MAP_LIMIT, LongModeMachine
 
 ENTRY64_REGS = GENERAL_REGISTERS + ("rip",)
 ENTRY64_REGS_SIZE = 8 * len(ENTRY64_REGS)
-DIGEST_SIZE = 32
 DEFAULT_ADDRESS = 1 << 32
 
 # "Spinning": this many instructions without leaving a window this small.
@@ -148,6 +147,16 @@ class _Watch:
             self.block_sizes[key] = count
         return count
 
+    def instruction_at(self, address):
+        """``mnemonic operands`` of the instruction at ``address``, or ''."""
+        try:
+            code = bytes(self.uc.mem_read(address, 16))
+        except UcError:
+            return ""
+        for _, _, mnemonic, operands in self.capstone.disasm_lite(code, address, 1):
+            return f"{mnemonic} {operands}".strip()
+        return ""
+
     def on_block(self, uc, address, size, _user_data):
         if address == self.result.rip:
             return
@@ -180,7 +189,9 @@ class _Watch:
     def on_exception(self, uc, number, _user_data):
         rip = uc.reg_read(UC_X86_REG_RIP)
         name = EXCEPTION_NAMES.get(number, f"vector {number}")
-        self.stop(FAULT, f"fault: CPU exception {name} at rip {rip:#x}")
+        instruction = self.instruction_at(rip)
+        self.stop(FAULT, f"fault: CPU exception {name} at rip {rip:#x}"
+                  + (f" ({instruction})" if instruction else ""))
 
 
 
@@ -257,7 +268,8 @@ def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
         entry_source=loaded.entry_source, image_size=len(loaded.image),
         regions=[{"name": s.name, "start": s.address, "length": s.size} for s in segments],
         bytes_hashed=bytes_hashed, digest=digest.hex(),
-        corrupted={"region": corruption[0], "offset": corruption[1]} if corruption else None,
+        corrupted=dict(zip(("region", "offset", "mask"), (*corruption, 0xff)[:3]))
+        if corruption else None,
         rip=rip, expected_registers=registers)
     blobs = [(loaded.address, loaded.image)]
     blobs += [(s.address, s.data) for s in segments if s.size]
@@ -271,7 +283,10 @@ def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
     try:
         machine.uc.emu_start(loaded.entry, rip)
     except UcError as e:
-        watch.stop(FAULT, f"fault: {e} at rip {machine.uc.reg_read(UC_X86_REG_RIP):#x}")
+        at = machine.uc.reg_read(UC_X86_REG_RIP)
+        instruction = watch.instruction_at(at)
+        watch.stop(FAULT, f"fault: {e} at rip {at:#x}"
+                   + (f" ({instruction})" if instruction else ""))
     if not watch.stopped:
         _judge_arrival(machine, result)
     else:

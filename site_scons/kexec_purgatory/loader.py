@@ -60,7 +60,8 @@ class PlacedSection:
 class Layout:
     """The kernel's packing of SHF_ALLOC sections (before placement)."""
     sections: list     # (index, offset) in header order
-    bufsz: int         # PROGBITS part, the buffer the kernel copies
+    bufsz: int         # PROGBITS part padded to the NOBITS alignment: the
+                       # buffer the kernel copies
     memsz: int         # with the zero-filled NOBITS part after it
     align: int         # what the placement address must be a multiple of
 
@@ -98,11 +99,11 @@ def compute_layout(elf, name):
             buf_sz = _align_up(buf_sz, align)
             progbits.append((index, buf_sz))
             buf_sz += section["sh_size"]
-    bss_start = _align_up(buf_sz, bss_align)
-    sections = progbits + [(i, bss_start + off) for i, off in nobits]
+    # The buffer is padded to the NOBITS alignment; NOBITS follow it.
+    buf_sz = _align_up(buf_sz, bss_align)
+    sections = progbits + [(i, buf_sz + off) for i, off in nobits]
     sections.sort()
-    return Layout(sections=sections, bufsz=buf_sz,
-                  memsz=bss_start + bss_sz,
+    return Layout(sections=sections, bufsz=buf_sz, memsz=buf_sz + bss_sz,
                   align=max(PAGE_SIZE, buf_align, bss_align))
 
 

@@ -19,10 +19,13 @@ entry (rip = kernel + 0x200), the one named "boot_params" is what rsi points
 to. "none" or "" leaves the table all zero. Contents are deterministic.
 Default: {segments.DEFAULT_SPEC}"""
 
-EPILOG = """\
+EPILOG = f"""\
 Passes (exit 0) when execution reaches rip with all 16 general registers as
 set, no fault and no write outside the purgatory's image; with --corrupt, when
-the purgatory refuses (spins) instead. See docs/emulator.md."""
+the purgatory refuses instead: it spins (stays within
+{emulator.SPIN_WINDOW} bytes of code for {emulator.SPIN_INSTRUCTIONS}
+instructions) or halts. Exit 1 when it fails, 2 on bad input. README.md,
+"Proving it in emulation", has the details."""
 
 
 def add_arguments(parser):
@@ -30,7 +33,8 @@ def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="the purgatory (purgatory.ro)")
     parser.add_argument("--addr", default=hex(emulator.DEFAULT_ADDRESS), metavar="A",
                         help="load address, page aligned, from 0x3000 to 64 TiB "
-                             "(default %(default)s)")
+                             "(0x hex, K/M/G/T suffixes, sums like 4G+0x1000; "
+                             "default %(default)s)")
     parser.add_argument("--segments", default=segments.DEFAULT_SPEC,
                         metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--corrupt", metavar="REGION:OFFSET",
