@@ -126,6 +126,12 @@ def test_a_purgatory_that_does_not_check_the_digest_fails_on_corruption(tmp_path
     assert "although segment kernel was corrupted" in result.message
 
 
+def test_a_long_loop_that_makes_progress_is_not_taken_for_a_spin(tmp_path):
+    result = run(elf_objects.abi_stub(tmp_path, "BUSY_LOOP"))
+    assert_entered(result)
+    assert result.instructions > 2 * 100000 > emulator.SPIN_INSTRUCTIONS
+
+
 def test_a_register_not_loaded_is_named(tmp_path):
     result = run(elf_objects.abi_stub(tmp_path, "FORGET_R15"))
     assert result.outcome == emulator.BAD_REGISTERS and not result.passed

@@ -26,19 +26,24 @@ from unicorn import (UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
                      UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_PROT,
                      UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_PROT,
                      UC_MEM_WRITE_UNMAPPED, UcError)
-from unicorn.x86_const import UC_X86_REG_RIP
+from unicorn.x86_const import UC_X86_REG_EFLAGS, UC_X86_REG_RIP
 
 from . import loader, segments as seg
 from .address_space import PAGE_SIZE, AddressSpace, page_align
-from .machine import GENERAL_REGISTERS, IDENTITY_MAP_LIMIT, LongModeMachine
+from .machine import (GENERAL_REGISTERS, IDENTITY_MAP_LIMIT, UC_REGISTER,
+                      LongModeMachine)
 
 ENTRY64_REGS = GENERAL_REGISTERS + ("rip",)
 ENTRY64_REGS_SIZE = 8 * len(ENTRY64_REGS)
 DEFAULT_ADDRESS = 1 << 32
 
-# "Spinning": this many instructions without leaving a window this small.
+# "Spinning": this many instructions without leaving a window this small,
+# then the same block entered twice with the same registers and flags (a
+# loop that makes no progress; a long rep movsb makes progress).
 SPIN_WINDOW = 64
 SPIN_INSTRUCTIONS = 1 << 16
+SPIN_STATE_REGISTERS = tuple(UC_REGISTER[name] for name in GENERAL_REGISTERS) + (
+    UC_X86_REG_EFLAGS,)
 # Give up after this many instructions, plus this many per byte hashed.
 BASE_INSTRUCTION_LIMIT = 1 << 22
 INSTRUCTIONS_PER_BYTE_LIMIT = 1000
@@ -122,6 +127,7 @@ class _Watch:
         self.block_sizes = {}
         self.window = (0, 0)
         self.window_instructions = 0
+        self.spin_candidate = None      # (block address, registers)
         self.stopped = False
         uc = self.uc
         uc.hook_add(UC_HOOK_BLOCK, self.on_block)
@@ -167,13 +173,27 @@ class _Watch:
         if high - low > SPIN_WINDOW:
             low, high = address, address + size
             self.window_instructions = 0
+            self.spin_candidate = None
         self.window = (low, high)
         self.window_instructions += count
         if self.window_instructions >= SPIN_INSTRUCTIONS:
-            self.stop(REFUSED, f"refused: digest mismatch (spins at {address:#x})")
-        elif self.result.instructions > self.limit:
+            self.check_spin(address)
+        if not self.stopped and self.result.instructions > self.limit:
             self.stop(LIMIT, f"did not reach the kernel entry within "
                       f"{self.limit} instructions")
+
+    def check_spin(self, address):
+        """After a long stay in a small window: the same block entered again
+        with the same state is a loop that never ends."""
+        state = (address, tuple(self.uc.reg_read(r) for r in SPIN_STATE_REGISTERS))
+        if self.spin_candidate is None:
+            self.spin_candidate = state
+        elif self.spin_candidate[0] == address:
+            if self.spin_candidate == state:
+                self.stop(REFUSED, f"refused: digest mismatch (spins at {address:#x})")
+            else:
+                self.window_instructions = 0
+                self.spin_candidate = None
 
     def on_stray_write(self, uc, _access, address, size, value, _user_data):
         rip = uc.reg_read(UC_X86_REG_RIP)

@@ -5,6 +5,7 @@
  * the emulator and the loader must catch:
  *   WRITE_OUTSIDE    store a byte into the first hashed region
  *   USE_SSE          execute an SSE instruction (CR4.OSFXSR is off)
+ *   BUSY_LOOP        count down from 100000 in a two-instruction loop first
  *   FORGET_R15       hand over without loading r15
  *   REGS_SIZE=N      declare entry64_regs with st_size N
  *   REGIONS_IN_BSS   put purgatory_sha_regions in .bss
@@ -19,6 +20,11 @@ purgatory_start:
 #endif
 #ifdef USE_SSE
 	pxor	%xmm0, %xmm0
+#endif
+#ifdef BUSY_LOOP
+	movl	$100000, %ecx
+1:	decl	%ecx
+	jnz	1b
 #endif
 	leaq	entry64_regs(%rip), %rax
 	movq	8(%rax), %rcx
