@@ -22,6 +22,13 @@ def load_path(path, address, entry_from=loader.ENTRY_FROM_SYMBOL):
     return loader.load(path.read_bytes(), str(path), address, entry_from)
 
 
+def kernel_message(action, *args):
+    """The kernel's words in the LoadError that ``action(*args)`` raises."""
+    with pytest.raises(loader.LoadError) as error:
+        action(*args)
+    return error.value.kernel_message
+
+
 def symbol_value(path, name):
     with open(path, "rb") as f:
         elf = ELFFile(f)
@@ -122,18 +129,15 @@ void memzero_explicit(void *p, unsigned long n);
 void wipe(char *p) { memzero_explicit(p, 8); }
 """, elf_objects.purgatory_cflags())
     ro = elf_objects.link_relocatable(tmp_path, [obj])
-    with pytest.raises(loader.LoadError) as error:
-        load_path(ro, 0x100000)
-    assert error.value.kernel_message == "Undefined symbol: memzero_explicit"
+    assert kernel_message(load_path, ro, 0x100000) == "Undefined symbol: memzero_explicit"
 
 
 ADDRESS_OF_GLOBAL = "int value = 1;\nint *where(void) { return &value; }\n"
 
 
-def overflow_value(error, kind):
-    match = re.fullmatch(rf"Overflow in relocation type {kind} value (0x[0-9a-f]+)",
-                         error.kernel_message)
-    assert match, error.kernel_message
+def overflow_value(message, kind):
+    match = re.fullmatch(rf"Overflow in relocation type {kind} value (0x[0-9a-f]+)", message)
+    assert match, message
     return int(match.group(1), 16)
 
 
@@ -141,9 +145,7 @@ def test_32s_relocation_above_2_gib_overflows_with_the_kernels_words(tmp_path):
     obj = elf_objects.compile_c(tmp_path, "kernel_model", ADDRESS_OF_GLOBAL,
                                 elf_objects.purgatory_cflags("large", ["-mcmodel=kernel"]))
     load_path(obj, 0x7fff0000)      # below 2 GiB the value sign-extends
-    with pytest.raises(loader.LoadError) as error:
-        load_path(obj, 0x80000000)
-    value = overflow_value(error.value, loader.R_X86_64_32S)
+    value = overflow_value(kernel_message(load_path, obj, 0x80000000), loader.R_X86_64_32S)
     assert 0x80000000 <= value < 0x80000000 + 0x1000
 
 
@@ -151,9 +153,7 @@ def test_32_relocation_overflows_above_4_gib_but_not_at_2_gib(tmp_path):
     obj = elf_objects.compile_c(tmp_path, "small_nopic", ADDRESS_OF_GLOBAL,
                                 elf_objects.purgatory_cflags("large", ["-mcmodel=small"]))
     load_path(obj, 0x80000000)      # zero-extends: fine for R_X86_64_32
-    with pytest.raises(loader.LoadError) as error:
-        load_path(obj, 1 << 32)
-    value = overflow_value(error.value, loader.R_X86_64_32)
+    value = overflow_value(kernel_message(load_path, obj, 1 << 32), loader.R_X86_64_32)
     assert 1 << 32 <= value < (1 << 32) + 0x1000
 
 
@@ -167,9 +167,7 @@ purgatory_start:
 	.data
 value:	.long 1
 """)
-    with pytest.raises(loader.LoadError) as error:
-        load_path(obj, 0x100000)
-    assert error.value.kernel_message == "REL relocation unsupported"
+    assert kernel_message(load_path, obj, 0x100000) == "REL relocation unsupported"
 
 
 def test_common_symbol_is_refused(tmp_path):
@@ -177,9 +175,7 @@ def test_common_symbol_is_refused(tmp_path):
                                 elf_objects.purgatory_cflags("large", ["-fcommon"]))
     ro = elf_objects.link_relocatable(tmp_path, [obj])
     assert symbol_value(ro, "counter")[0] == "SHN_COMMON"
-    with pytest.raises(loader.LoadError) as error:
-        load_path(ro, 0x100000)
-    assert error.value.kernel_message == "symbol 'counter' in common section"
+    assert kernel_message(load_path, ro, 0x100000) == "symbol 'counter' in common section"
 
 
 def relocation_types(path):
@@ -194,26 +190,20 @@ def test_got_relocation_is_an_unknown_rela_relocation(tmp_path):
     # R_X86_64_GOTPCREL, _GOTPCRELX, _REX_GOTPCRELX in the x86_64 psABI.
     got_types = {9, 41, 42}
     (got_type,) = relocation_types(obj) & got_types
-    with pytest.raises(loader.LoadError) as error:
-        load_path(obj, 0x100000)
-    assert error.value.kernel_message == f"Unknown rela relocation: {got_type}"
+    assert kernel_message(load_path, obj, 0x100000) == f"Unknown rela relocation: {got_type}"
 
 
 def test_symbol_size_mismatch_is_refused_with_the_kernels_words(tmp_path):
     ro = elf_objects.abi_stub(tmp_path, "REGS_SIZE=128")
     loaded = load_path(ro, 0x100000)
-    with pytest.raises(loader.LoadError) as error:
-        loaded.set_symbol("entry64_regs", bytes(136))
-    assert error.value.kernel_message == \
+    assert kernel_message(loaded.set_symbol, "entry64_regs", bytes(136)) == \
         "symbol entry64_regs size mismatch: expected 136 actual 128"
 
 
 def test_symbol_in_bss_cannot_be_set_or_read(tmp_path):
     ro = elf_objects.abi_stub(tmp_path, "REGIONS_IN_BSS")
     loaded = load_path(ro, 0x100000)
-    with pytest.raises(loader.LoadError) as error:
-        loaded.set_symbol("purgatory_sha_regions", bytes(256))
-    assert error.value.kernel_message == \
+    assert kernel_message(loaded.set_symbol, "purgatory_sha_regions", bytes(256)) == \
         "symbol purgatory_sha_regions is in a bss section. Cannot set"
     with pytest.raises(loader.LoadError, match="Cannot get"):
         loaded.get_symbol("purgatory_sha_regions", 256)
