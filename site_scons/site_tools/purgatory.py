@@ -185,7 +185,11 @@ _EMULATOR_MODULES = ("loader.py", "emulator.py", "machine.py", "segments.py",
 def _test_run(target, source, env):
     def step():
         # Imported here: unicorn and capstone are needed by test-run only.
-        from kexec_purgatory import testrun
+        try:
+            from kexec_purgatory import testrun
+        except ImportError as e:
+            raise UserError(f"test-run needs the Python package '{e.name}' "
+                            "(pip install this project)") from None
         report = testrun.run_all(read_bytes(source[0].path), source[0].path,
                                  verbose=env["V"])
         write_atomically(target[0].path, report.encode())
@@ -197,14 +201,9 @@ def _emulator_test_run(env, target, relocatable):
     target is the JSON report, rewritten when the purgatory or the emulator
     changes."""
     nodes = env._PurgatoryTestRun(target, relocatable)
-    package = os.path.dirname(os.path.abspath(testrun_module_file()))
+    package = os.path.dirname(os.path.abspath(embed.__file__))
     env.Depends(nodes, [env.File(os.path.join(package, m)) for m in _EMULATOR_MODULES])
     return nodes
-
-
-def testrun_module_file():
-    import kexec_purgatory
-    return kexec_purgatory.__file__
 
 
 def _relocatable(env, target, objects, linker_script=None, **overrides):
