@@ -78,6 +78,15 @@ def test_a_single_flipped_byte_in_any_region_never_reaches_the_entry(built, mode
     assert result.passed
 
 
+def test_entry_from_e_entry_is_the_same_for_a_single_text_section(built):
+    path = built("large") / "purgatory.ro"
+    by_symbol = run(path, spec="kernel=4K")
+    by_e_entry = run(path, spec="kernel=4K", entry_from="e_entry")
+    assert_entered(by_e_entry)
+    assert by_e_entry.entry_source == "e_entry in .text"
+    assert by_e_entry.entry == by_symbol.entry
+
+
 def test_one_region(built):
     result = run(built("pic") / "purgatory.ro", spec="kernel=4K")
     assert_entered(result)
@@ -130,6 +139,14 @@ def test_a_long_loop_that_makes_progress_is_not_taken_for_a_spin(tmp_path):
     result = run(elf_objects.abi_stub(tmp_path, "BUSY_LOOP"))
     assert_entered(result)
     assert result.instructions > 2 * 100000 > emulator.SPIN_INSTRUCTIONS
+
+
+def test_a_halt_with_interrupts_off_never_enters_so_it_refuses(tmp_path):
+    stub = elf_objects.abi_stub(tmp_path, "HALT")
+    clean = run(stub)
+    assert clean.outcome == emulator.REFUSED and not clean.passed
+    assert clean.message.startswith("refused: halted with interrupts off")
+    assert run(stub, corruption=("kernel", 0)).passed
 
 
 def test_a_register_not_loaded_is_named(tmp_path):

@@ -57,6 +57,8 @@ ACCESS_NAMES = {UC_MEM_READ_UNMAPPED: "read", UC_MEM_WRITE_UNMAPPED: "write",
                 UC_MEM_READ_PROT: "read", UC_MEM_WRITE_PROT: "write",
                 UC_MEM_FETCH_PROT: "instruction fetch"}
 
+HLT = b"\xf4"
+
 # Outcomes; only ENTERED (or REFUSED, when a segment was corrupted) passes.
 ENTERED = "entered"
 REFUSED = "refused"
@@ -215,7 +217,7 @@ class _Watch:
 
 
 
-def _kernel_side(loaded, segments, space):
+def _kernel_side(loaded, segments, digest, space):
     """Fill the ABI symbols as the kernel does; return rip, the expected
     registers and the landing page when no segment is the kernel."""
     kernel = seg.find(segments, seg.KERNEL)
@@ -227,7 +229,7 @@ def _kernel_side(loaded, segments, space):
                                  seg.AUTO_PLACEMENT_BASE)
         rip = landing + seg.KERNEL_ENTRY_OFFSET
     loaded.set_symbol("purgatory_sha_regions", seg.region_table(segments))
-    loaded.set_symbol("purgatory_sha256_digest", seg.digest(segments))
+    loaded.set_symbol("purgatory_sha256_digest", digest)
     packed = loaded.get_symbol("entry64_regs", ENTRY64_REGS_SIZE)
     registers = dict(zip(ENTRY64_REGS, struct.unpack(f"<{len(ENTRY64_REGS)}Q", packed)))
     registers.update(distinct_register_values())
@@ -245,9 +247,13 @@ def _judge_arrival(machine, result):
     actual = machine.registers()
     result.registers = actual
     if actual["rip"] != result.rip:
-        result.outcome = REFUSED
-        result.message = (f"refused: halted with interrupts off before "
-                          f"{actual['rip']:#x}")
+        if bytes(machine.uc.mem_read(actual["rip"] - 1, 1)) == HLT:
+            result.outcome = REFUSED
+            result.message = (f"refused: halted with interrupts off before "
+                              f"{actual['rip']:#x}")
+        else:
+            result.outcome = FAULT
+            result.message = f"fault: emulation stopped at rip {actual['rip']:#x}"
         return
     expected = result.expected_registers
     result.mismatched_registers = [name for name in GENERAL_REGISTERS
@@ -278,8 +284,8 @@ def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
     space.reserve(loaded.address, page_align(len(loaded.image)), f"the purgatory {name}")
     segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
     seg.place(segments, space)
-    rip, registers, landing = _kernel_side(loaded, segments, space)
     digest = seg.digest(segments)
+    rip, registers, landing = _kernel_side(loaded, segments, digest, space)
     if corruption:
         seg.corrupt(segments, *corruption)
     bytes_hashed = sum(s.size for s in segments)

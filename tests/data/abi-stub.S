@@ -6,6 +6,7 @@
  *   WRITE_OUTSIDE    store a byte into the first hashed region
  *   USE_SSE          execute an SSE instruction (CR4.OSFXSR is off)
  *   BUSY_LOOP        count down from 100000 in a two-instruction loop first
+ *   HALT             hlt (interrupts are off: the CPU stops for good)
  *   FORGET_R15       hand over without loading r15
  *   REGS_SIZE=N      declare entry64_regs with st_size N
  *   REGIONS_IN_BSS   put purgatory_sha_regions in .bss
@@ -20,6 +21,9 @@ purgatory_start:
 #endif
 #ifdef USE_SSE
 	pxor	%xmm0, %xmm0
+#endif
+#ifdef HALT
+	hlt
 #endif
 #ifdef BUSY_LOOP
 	movl	$100000, %ecx
