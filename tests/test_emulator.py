@@ -103,6 +103,13 @@ def test_sixteen_regions_with_zero_length_ones_in_between(built):
     assert sum(1 for r in result.regions if r["length"] == 0) == 7
 
 
+def test_regions_at_unaligned_addresses_sharing_a_page(built):
+    spec = "kernel=4K,boot_params=4K,a=13@0x2000003,b=99@0x2000011,c=1@0x20000ff"
+    result = run(built("pic") / "purgatory.ro", spec=spec)
+    assert_entered(result)
+    assert [r["start"] for r in result.regions[2:]] == [0x2000003, 0x2000011, 0x20000ff]
+
+
 def test_zero_length_region_is_skipped_even_at_an_unmapped_address(built):
     spec = "kernel=4K,nothing=0@0x7ffff000000,boot_params=4K"
     assert_entered(run(built("pic") / "purgatory.ro", spec=spec))
