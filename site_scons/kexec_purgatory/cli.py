@@ -12,6 +12,8 @@ from .errors import UserError
 COMMANDS = {
     "check": "check",
     "embed": "embed",
+    "load": "load",
+    "run": "run",
 }
 
 
