@@ -9,6 +9,7 @@ the ``check`` command and the SCons tool both call it in-process.
 import itertools
 
 from ..elffile import damaged_elf_is_user_error, parse_elf
+from ..errors import UserError
 from ..files import read_bytes
 from .elfobject import ElfObject
 from .finding import ERROR, WARNING, Finding, Problem
@@ -25,6 +26,8 @@ __all__ = ["ABIS", "ERROR", "KERNEL_ABI", "RULES", "RULES_BY_ID", "WARNING",
 
 def check_elf(data, name, abi=KERNEL_ABI):
     """Findings for the ELF object ``data``; ``name`` is how to call it."""
+    if abi not in ABIS:
+        raise UserError(f"unknown ABI '{abi}' (known: {', '.join(ABIS)})")
     elf = parse_elf(data, name)
     with damaged_elf_is_user_error(name):
         problems = header_problems(elf, data)
