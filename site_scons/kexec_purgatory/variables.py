@@ -7,6 +7,8 @@ lists them); other front ends can read it as it is.
 
 from dataclasses import dataclass
 
+from .embed import DEFAULT_FORMATS
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -36,6 +38,9 @@ VARIABLES = (
              "kexec_purgatory"),
     Variable("SIZE_SYMBOL", "name of the embedded size variable",
              "kexec_purgatory_size"),
+    Variable("FORMATS", "embedded forms to write, comma-separated: c "
+             "(kexec-purgatory.c), S (kexec-purgatory.S, .incbin), ihex "
+             "(purgatory.hex, relocated at LOAD_ADDR)", DEFAULT_FORMATS),
     Variable("V", "1: print full command lines instead of one line a step",
              False, kind="bool"),
     Variable("O", "output directory (the source tree stays clean)", "build"),

@@ -11,7 +11,15 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryRelocatable(target, objects)   ld -r -> purgatory.ro
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
+  env.PurgatoryIncbin(target, ro)             ro -> kexec-purgatory.S, assembled
+                                              and read back before it is kept
+  env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
+
+Nothing here knows the layout of the tree that uses it: sources, include
+paths (``CPPPATH=``), defines (``CPPDEFINES=``), forced includes
+(``PURGATORY_FORCED_INCLUDES=``, given to the compiler as ``-include``),
+output names and symbol names are all arguments.
 
 The command-line variables (``scons -h``) come from
 ``kexec_purgatory.variables``; ``generate(env, **defaults)`` lets a tree
@@ -32,12 +40,18 @@ from SCons.Variables import BoolVariable, EnumVariable, Variables
 
 
 def _import_package():
-    """Import kexec_purgatory, from site_scons/ beside this tool if needed."""
-    try:
-        import kexec_purgatory  # noqa: F401  (installed, or site_scons/)
-    except ImportError:
-        here = os.path.dirname(os.path.abspath(__file__))
-        sys.path.insert(0, os.path.dirname(here))
+    """Import kexec_purgatory: the copy this tool ships with comes first.
+
+    The tool lives in site_scons/site_tools/ beside site_scons/kexec_purgatory/
+    (a checkout, a copied site_scons/), or in kexec_purgatory/site_tools/ (a
+    wheel); another version installed elsewhere must not shadow its own.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (os.path.dirname(here), os.path.dirname(os.path.dirname(here))):
+        if os.path.isfile(os.path.join(root, "kexec_purgatory", "__init__.py")):
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            break
     # Third-party modules the build steps need, with the package to install.
     for module, package in (("elftools", "pyelftools"),):
         try:
@@ -50,7 +64,7 @@ def _import_package():
 
 _import_package()
 
-from kexec_purgatory import embed, flags, linkcheck, toolenv  # noqa: E402
+from kexec_purgatory import embed, flags, incbin, install, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
@@ -97,6 +111,19 @@ def _undefined_check(target, source, env):
     return status
 
 
+def _incbin(target, source, env):
+    return _user_step(lambda: incbin.write_incbin(
+        target[0].path, source[0].path, shlex.split(env.subst("$CC")),
+        env.subst("$ARRAY_SYMBOL"), env.subst("$SIZE_SYMBOL"),
+        env.subst("$PURGATORY_INCBIN_PATH") or None, env["ENV"]))
+
+
+def _install(target, source, env):
+    return _user_step(lambda: install.install_file(
+        source[0].path, target[0].path,
+        install.source_date_epoch(env["ENV"])))
+
+
 def _c_array(target, source, env):
     def step():
         data = read_bytes(source[0].path)
@@ -114,6 +141,12 @@ _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
                               "--size-symbol $SIZE_SYMBOL -o $TARGET $SOURCE"),
+    "PURGATORY_INCBINCOMSTR": ("kexec-purgatory embed --format S --cc '$CC' "
+                               "--array-symbol $ARRAY_SYMBOL "
+                               "--size-symbol $SIZE_SYMBOL --incbin-path "
+                               "${PURGATORY_INCBIN_PATH or SOURCE.file} "
+                               "-o $TARGET $SOURCE"),
+    "PURGATORY_INSTALLCOMSTR": "install -m 0644 $SOURCE $TARGET",
 }
 
 _QUIET_TAGS = {
@@ -122,6 +155,8 @@ _QUIET_TAGS = {
     "PURGATORY_LDCOMSTR": "LD",
     "PURGATORY_CHKCOMSTR": "CHK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
+    "PURGATORY_INCBINCOMSTR": "INCBIN",
+    "PURGATORY_INSTALLCOMSTR": "INSTALL",
 }
 
 
@@ -145,14 +180,21 @@ def _set_flags(env):
             env["CODE_MODEL"], kept_c, kept_cpp)
         env["PURGATORY_ASFLAGS"] = flags.purgatory_asflags(
             env["CODE_MODEL"], kept_cpp)
-        embed.validate_symbol(env.subst("$ARRAY_SYMBOL"), "ARRAY_SYMBOL")
-        embed.validate_symbol(env.subst("$SIZE_SYMBOL"), "SIZE_SYMBOL")
+        _validate_names(env, {})
+        install.source_date_epoch(env["ENV"])
     except UserError as e:
         raise SCons.Errors.StopError(str(e)) from None
     message = flags.dropped_message({"CFLAGS": dropped_c,
                                      "CPPFLAGS": dropped_cpp})
     if message and not SCons.Script.GetOption("help"):
         print(message)
+
+
+def _validate_names(env, overrides):
+    """Symbol names and formats, from the environment or one call's overrides."""
+    for var in ("ARRAY_SYMBOL", "SIZE_SYMBOL"):
+        embed.validate_symbol(env.subst(overrides.get(var, f"${var}")), var)
+    return embed.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
 
 
 def _require_tools(env):
@@ -189,19 +231,57 @@ def _relocatable(env, target, objects, linker_script=None, **overrides):
 
 
 def _object(env, source, target=None, **overrides):
+    """Compile one source; forced includes are files it depends on."""
+    forced = overrides.get("PURGATORY_FORCED_INCLUDES",
+                           env.get("PURGATORY_FORCED_INCLUDES", []))
+    forced = env.arg2nodes(forced, env.fs.File)
+    overrides["PURGATORY_FORCED_INCLUDES"] = forced
+    overrides["_PURGATORY_FORCED_INCLUDE_FLAGS"] = [
+        word for header in forced for word in ("-include", header)]
     nodes = env._PurgatoryObject(target, source, **overrides)
+    env.Depends(nodes, forced)
     _dependency_on(env, nodes, "CC")
     return nodes
 
 
+def _incbin_method(env, target, source, **overrides):
+    nodes = env._PurgatoryIncbin(target, source, **overrides)
+    _dependency_on(env, nodes, "CC")
+    return nodes
+
+
+def _install_method(env, directory, sources):
+    """Install each node into ``directory`` (substituted: $DESTDIR$PREFIX/...)."""
+    directory = env.Dir(directory)
+    return [env._PurgatoryInstall(directory.File(node.name), node)[0]
+            for node in env.Flatten([sources])]
+
+
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", c_array="kexec-purgatory.c",
-               **overrides):
-    """The whole pipeline; embedded outputs wait for every gate to pass."""
+               incbin="kexec-purgatory.S", formats=None, **overrides):
+    """The whole pipeline; embedded outputs wait for every gate to pass.
+
+    ``formats`` (default: ``$FORMATS``) picks the embedded forms, each
+    written to the name given for it.
+    """
+    if formats is not None:
+        overrides["FORMATS"] = formats
+    try:
+        formats = _validate_names(env, overrides)
+    except UserError as e:
+        raise SCons.Errors.StopError(str(e)) from None
     objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
-    outputs = env.PurgatoryCArray(c_array, ro)
+    writers = {
+        "c": (env.PurgatoryCArray, c_array),
+        "S": (env.PurgatoryIncbin, incbin),
+    }
+    outputs = []
+    for form in formats:
+        builder, name = writers[form]
+        outputs += builder(name, ro, **overrides)
     chk = env.PurgatoryUndefinedCheck(
         undefined_check, ro, PURGATORY_GATED=outputs)
     env.Depends(outputs, chk)
@@ -231,15 +311,20 @@ def generate(env, **defaults):
         PURGATORY_ENTRY="purgatory_start",
         PURGATORY_LDSCRIPT_FLAGS=[],
         PURGATORY_LDFLAGS=["-r", "-e", "$PURGATORY_ENTRY", "-z", "nodefaultlib"],
+        PURGATORY_FORCED_INCLUDES=[], _PURGATORY_FORCED_INCLUDE_FLAGS=[],
+        PURGATORY_INCBIN_PATH="",
     )
+    env["PURGATORY_SOURCE_DATE_EPOCH"] = env["ENV"].get("SOURCE_DATE_EPOCH", "")
     # Unlike SCons' own _CPPINCFLAGS, the include path is part of the
     # command's signature: changing it rebuilds.
     env["_PURGATORY_INCFLAGS"] = ("${_concat(INCPREFIX, CPPPATH, INCSUFFIX, "
                                   "__env__, RDirs, TARGET, SOURCE)}")
     env["PURGATORY_CCCOM"] = ("$CC -o $TARGET -c $PURGATORY_CFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS $SOURCE")
     env["PURGATORY_ASCOM"] = ("$CC -o $TARGET -c $PURGATORY_ASFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS $SOURCE")
     env["PURGATORY_LDCOM"] = ("$LD $PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS "
                               "-o $TARGET $SOURCES")
 
@@ -261,7 +346,19 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
         suffix=".c", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryIncbin"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(
+            _incbin, "$PURGATORY_INCBINCOMSTR",
+            varlist=["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL",
+                     "PURGATORY_INCBIN_PATH"]),
+        suffix=".S", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryInstall"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
+                                   varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),
+        single_source=True)
     env.AddMethod(_object, "PurgatoryObject")
+    env.AddMethod(_incbin_method, "PurgatoryIncbin")
+    env.AddMethod(_install_method, "PurgatoryInstall")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
 
