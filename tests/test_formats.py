@@ -100,3 +100,69 @@ def test_cli_embed_S_writes_what_the_build_wrote(built, tmp_path):
                     str(out / "purgatory.ro"), "-o", str(tmp_path / "k.S")],
                    check=True, cwd=REPO / "site_scons")
     assert (tmp_path / "k.S").read_bytes() == (out / "kexec-purgatory.S").read_bytes()
+
+
+def section_offsets(elf):
+    """Where the kernel puts each SHF_ALLOC PROGBITS section: header order,
+    each at its alignment (the facts file), computed here independently."""
+    offsets, at = {}, 0
+    for index, section in enumerate(elf.iter_sections()):
+        if section["sh_flags"] & 2 and section["sh_type"] != "SHT_NOBITS":
+            align = max(section["sh_addralign"], 1)
+            at = (at + align - 1) // align * align
+            offsets[index] = at
+            at += section["sh_size"]
+    return offsets
+
+
+@pytest.mark.parametrize("model", ["pic", "large"])
+def test_ihex_holds_purgatory_ro_relocated_at_load_addr(built, tmp_path, model):
+    pytest.importorskip("kexec_purgatory.loader", reason="the loader of issue 4")
+    from intelhex import IntelHex
+    load_addr = 0x7ff000
+    ro = built(model) / "purgatory.ro"
+    hex_file = tmp_path / "purgatory.hex"
+    subprocess.run([sys.executable, "-m", "kexec_purgatory", "embed", "--format", "ihex",
+                    "--load-addr", hex(load_addr), str(ro), "-o", str(hex_file)],
+                   check=True, cwd=REPO / "site_scons")
+    image = IntelHex(str(hex_file))
+    assert image.minaddr() == load_addr
+    elf = open_elf(str(ro))
+    offsets = section_offsets(elf)
+    symtab = elf.get_section_by_name(".symtab")
+    entry = symbol(elf, "purgatory_start")
+    assert image.start_addr == {"EIP": load_addr + offsets[entry["st_shndx"]] + entry["st_value"]}
+    relocated = 0
+    for index, at in offsets.items():
+        section = elf.get_section(index)
+        expected = bytearray(section.data())
+        rela = elf.get_section_by_name(".rela" + section.name)
+        for reloc in rela.iter_relocations() if rela else ():
+            sym = symtab.get_symbol(reloc["r_info_sym"])
+            value = load_addr + offsets[sym["st_shndx"]] + sym["st_value"] + reloc["r_addend"]
+            place = load_addr + at + reloc["r_offset"]
+            width, value = {1: (8, value), 2: (4, value - place), 4: (4, value - place)}[
+                reloc["r_info_type"]]
+            expected[reloc["r_offset"]:reloc["r_offset"] + width] = \
+                (value % (1 << 8 * width)).to_bytes(width, "little")
+            relocated += 1
+        start = load_addr + at
+        assert image.tobinstr(start=start, size=len(expected)) == bytes(expected), section.name
+    assert relocated > 0
+
+
+def test_ihex_format_is_built_by_scons_at_LOAD_ADDR(tree):
+    pytest.importorskip("kexec_purgatory.loader", reason="the loader of issue 4")
+    from intelhex import IntelHex
+    run_scons(tree, "FORMATS=c,S,ihex", "LOAD_ADDR=0x2000000")
+    for name in ("kexec-purgatory.c", "kexec-purgatory.S", "purgatory.hex"):
+        assert (tree / "build" / name).is_file(), name
+    assert IntelHex(str(tree / "build" / "purgatory.hex")).minaddr() == 0x2000000
+
+
+@pytest.mark.parametrize("value", ["0x1234", "5G", "lots"])
+def test_bad_load_addr_is_one_line_naming_it(tree, value):
+    result = run_scons(tree, "FORMATS=ihex", f"LOAD_ADDR={value}", check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "LOAD_ADDR" in lines[0]

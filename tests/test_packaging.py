@@ -136,14 +136,27 @@ def test_missing_cross_toolchain_is_one_line_naming_cross_compile(tree):
     assert "nowhere-linux-gnu-gcc" in line and "CROSS_COMPILE" in line
 
 
-def test_missing_pyelftools_is_one_line_naming_the_package(tree, tmp_path):
-    # A Python that has SCons and nothing else from site-packages.
-    import SCons
+def run_scons_with_only(modules, tree, tmp_path, *args):
+    """scons under a Python whose only third-party modules are ``modules``."""
     pylib = tmp_path / "pylib"
-    pylib.mkdir()
-    (pylib / "SCons").symlink_to(Path(SCons.__file__).parent)
+    pylib.mkdir(parents=True)
+    for name in modules:
+        module = __import__(name)
+        (pylib / name).symlink_to(Path(module.__file__).parent)
     env = dict(os.environ, PYTHONPATH=str(pylib))
-    result = subprocess.run([sys.executable, "-S", "-m", "SCons", "-Q"], cwd=tree,
-                            env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-S", "-m", "SCons", "-Q", *args],
+                          cwd=tree, env=env, capture_output=True, text=True)
+
+
+def test_missing_pyelftools_is_one_line_naming_the_package(tree, tmp_path):
+    line = single_error_line(run_scons_with_only(["SCons"], tree, tmp_path))
+    assert "'pyelftools'" in line and "pip install pyelftools" in line
+
+
+def test_missing_intelhex_for_the_ihex_format_is_one_line_naming_it(tree, tmp_path):
+    result = run_scons_with_only(["SCons", "elftools"], tree, tmp_path, "FORMATS=ihex")
     line = single_error_line(result)
-    assert "pyelftools" in line and "pip install" in line
+    assert "'intelhex'" in line and "FORMATS=ihex" in line
+    # The other formats do not need it.
+    assert run_scons_with_only(["SCons", "elftools"], tree, tmp_path / "x",
+                               "FORMATS=c,S").returncode == 0

@@ -13,6 +13,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
   env.PurgatoryIncbin(target, ro)             ro -> kexec-purgatory.S, assembled
                                               and read back before it is kept
+  env.PurgatoryIhex(target, ro)               ro relocated at $LOAD_ADDR -> .hex
   env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
 
@@ -52,19 +53,22 @@ def _import_package():
             if root not in sys.path:
                 sys.path.insert(0, root)
             break
-    # Third-party modules the build steps need, with the package to install.
-    for module, package in (("elftools", "pyelftools"),):
-        try:
-            __import__(module)
-        except ImportError:
-            raise SCons.Errors.StopError(
-                f"purgatory: Python package '{package}' is missing "
-                f"(pip install {package}, or pip install this project)") from None
+    _require_module("elftools", "pyelftools")
+
+
+def _require_module(module, package, needed_for=""):
+    """One line naming the Python package to install when a module is missing."""
+    try:
+        __import__(module)
+    except ImportError:
+        raise SCons.Errors.StopError(
+            f"purgatory: Python package '{package}' is missing{needed_for} "
+            f"(pip install {package}, or pip install this project)") from None
 
 
 _import_package()
 
-from kexec_purgatory import embed, flags, incbin, install, linkcheck, toolenv  # noqa: E402
+from kexec_purgatory import embed, flags, ihex, incbin, install, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
@@ -124,6 +128,15 @@ def _install(target, source, env):
         install.source_date_epoch(env["ENV"])))
 
 
+def _ihex(target, source, env):
+    def step():
+        data = read_bytes(source[0].path)
+        address = ihex.parse_load_addr(env.subst("$LOAD_ADDR"))
+        write_atomically(target[0].path,
+                         ihex.relocated_ihex(data, source[0].path, address))
+    return _user_step(step)
+
+
 def _c_array(target, source, env):
     def step():
         data = read_bytes(source[0].path)
@@ -146,6 +159,8 @@ _VERBOSE_PYTHON_STEPS = {
                                "--size-symbol $SIZE_SYMBOL --incbin-path "
                                "${PURGATORY_INCBIN_PATH or SOURCE.file} "
                                "-o $TARGET $SOURCE"),
+    "PURGATORY_IHEXCOMSTR": ("kexec-purgatory embed --format ihex "
+                             "--load-addr $LOAD_ADDR -o $TARGET $SOURCE"),
     "PURGATORY_INSTALLCOMSTR": "install -m 0644 $SOURCE $TARGET",
 }
 
@@ -156,6 +171,7 @@ _QUIET_TAGS = {
     "PURGATORY_CHKCOMSTR": "CHK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
     "PURGATORY_INCBINCOMSTR": "INCBIN",
+    "PURGATORY_IHEXCOMSTR": "IHEX",
     "PURGATORY_INSTALLCOMSTR": "INSTALL",
 }
 
@@ -194,7 +210,11 @@ def _validate_names(env, overrides):
     """Symbol names and formats, from the environment or one call's overrides."""
     for var in ("ARRAY_SYMBOL", "SIZE_SYMBOL"):
         embed.validate_symbol(env.subst(overrides.get(var, f"${var}")), var)
-    return embed.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
+    formats = embed.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
+    if "ihex" in formats:
+        ihex.parse_load_addr(env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR")))
+        _require_module("intelhex", "intelhex", " (FORMATS=ihex)")
+    return formats
 
 
 def _require_tools(env):
@@ -259,7 +279,8 @@ def _install_method(env, directory, sources):
 
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", c_array="kexec-purgatory.c",
-               incbin="kexec-purgatory.S", formats=None, **overrides):
+               incbin="kexec-purgatory.S", ihex="purgatory.hex", formats=None,
+               **overrides):
     """The whole pipeline; embedded outputs wait for every gate to pass.
 
     ``formats`` (default: ``$FORMATS``) picks the embedded forms, each
@@ -277,6 +298,7 @@ def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
     writers = {
         "c": (env.PurgatoryCArray, c_array),
         "S": (env.PurgatoryIncbin, incbin),
+        "ihex": (env.PurgatoryIhex, ihex),
     }
     outputs = []
     for form in formats:
@@ -352,6 +374,10 @@ def generate(env, **defaults):
             varlist=["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL",
                      "PURGATORY_INCBIN_PATH"]),
         suffix=".S", src_suffix=".ro")
+    env["BUILDERS"]["PurgatoryIhex"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_ihex, "$PURGATORY_IHEXCOMSTR",
+                                   varlist=["LOAD_ADDR"]),
+        suffix=".hex", src_suffix=".ro")
     env["BUILDERS"]["_PurgatoryInstall"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
                                    varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),

@@ -8,11 +8,12 @@ did can be repeated outside SCons.
 import os
 import shlex
 
-from .. import embed, incbin
+from .. import embed, ihex, incbin
 from ..files import read_bytes, write_atomically
 
-HELP = ("write purgatory.ro as kexec-purgatory.c (C array) or "
-        "kexec-purgatory.S (.incbin, assembled and checked)")
+HELP = ("write purgatory.ro as kexec-purgatory.c (C array), "
+        "kexec-purgatory.S (.incbin, assembled and checked) or Intel HEX "
+        "relocated at an address")
 
 
 def _c(args):
@@ -26,9 +27,16 @@ def _incbin(args):
                         args.array_symbol, args.size_symbol, args.incbin_path)
 
 
+def _ihex(args):
+    address = ihex.parse_load_addr(args.load_addr, "--load-addr")
+    write_atomically(args.output, ihex.relocated_ihex(
+        read_bytes(args.file), args.file, address))
+
+
 WRITERS = {
     "c": _c,
     "S": _incbin,
+    "ihex": _ihex,
 }
 
 
@@ -48,6 +56,9 @@ def add_arguments(parser):
     parser.add_argument("--cc", default="gcc",
                         help="S: compiler driver that assembles the file "
                         "to check it (default: %(default)s)")
+    parser.add_argument("--load-addr", default=ihex.DEFAULT_LOAD_ADDR,
+                        help="ihex: address to relocate the image to, page "
+                        "aligned, below 4 GiB (default: %(default)s)")
 
 
 def run(args):
