@@ -32,6 +32,7 @@
 	__asm__ __volatile__ ("" : : "r" (ptr) : "memory")
 
 #define __packed	__attribute__((__packed__))
+#define __section(name)	__attribute__((__section__(name)))
 
 #endif /* __ASSEMBLY__ */
 

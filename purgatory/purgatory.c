@@ -13,12 +13,12 @@
 #include "sha256.h"
 #include "string.h"
 
-__attribute__((__section__(".data")))
+__section(".data")
 struct purgatory_sha_region purgatory_sha_regions[PURGATORY_SHA_REGIONS] = {
 	{ 0, 0 },
 };
 
-__attribute__((__section__(".data")))
+__section(".data")
 u8 purgatory_sha256_digest[SHA256_DIGEST_SIZE] = { 0 };
 
 void purgatory_verify_digest(void)

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * entry64: the hand-over to the new kernel. The kernel's loader reads
  * entry64_regs, sets what the new kernel expects (rsi = boot_params,

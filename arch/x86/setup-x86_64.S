@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * purgatory_start: where the old kernel jumps after it has stopped. It runs
  * in 64-bit long mode on an identity map with interrupts off, but with the

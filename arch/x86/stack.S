@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The purgatory's 4 KiB stack. purgatory_start switches to it because the
  * old kernel's stack may lie in memory the new kernel's segments were just
