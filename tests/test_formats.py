@@ -166,3 +166,9 @@ def test_bad_load_addr_is_one_line_naming_it(tree, value):
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "LOAD_ADDR" in lines[0]
+
+
+def test_help_lists_the_format_variables(tree):
+    out = run_scons(tree, "-h").stdout
+    for name in ("FORMATS", "LOAD_ADDR"):
+        assert f"\n{name}: " in out, name
