@@ -11,6 +11,7 @@ holds the entry point. Intel HEX addresses stop at 4 GiB.
 import io
 
 from .errors import UserError
+from .sizes import parse_size
 
 INTEL_HEX_LIMIT = 1 << 32
 PAGE_SIZE = 0x1000
@@ -18,12 +19,8 @@ DEFAULT_LOAD_ADDR = "0x1000000"
 
 
 def parse_load_addr(value, variable="LOAD_ADDR"):
-    """A page-aligned address below 4 GiB, written in decimal or 0x hex."""
-    try:
-        address = int(str(value), 0)
-    except ValueError:
-        raise UserError(f"{variable}: {value!r} is not a number "
-                        "(decimal or 0x hex)") from None
+    """A page-aligned address below 4 GiB (decimal, 0x hex, K/M/G suffixes)."""
+    address = parse_size(str(value), variable)
     if address % PAGE_SIZE or not 0 < address < INTEL_HEX_LIMIT:
         raise UserError(f"{variable}: {value} must be page aligned (0x1000) "
                         "and below 4 GiB (Intel HEX addresses 32 bits)")
@@ -33,11 +30,15 @@ def parse_load_addr(value, variable="LOAD_ADDR"):
 def relocated_ihex(data, name, address):
     """Intel HEX text (bytes) of ``data`` loaded and relocated at ``address``."""
     from .loader import load        # the kernel-faithful loader
-    loaded = load(data, name, address)
+    return intel_hex_text(load(data, name, address), name, "lower LOAD_ADDR")
+
+
+def intel_hex_text(loaded, name, remedy):
+    """Intel HEX text (bytes) of a ``loader.LoadedPurgatory``, entry as start
+    address; ``remedy`` says what to do when the image ends above 4 GiB."""
     if loaded.end > INTEL_HEX_LIMIT:
-        raise UserError(f"{name}: loaded at {address:#x} it ends at "
-                        f"{loaded.end:#x}, above the 4 GiB Intel HEX can "
-                        "address (lower LOAD_ADDR)")
+        raise UserError(f"{name}: Intel HEX cannot hold addresses above 4 GiB "
+                        f"(image ends at {loaded.end:#x}); {remedy}")
     image = loaded.intelhex()
     image.start_addr = {"EIP": loaded.entry}
     text = io.StringIO()

@@ -16,6 +16,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryIhex(target, ro)               ro relocated at $LOAD_ADDR -> .hex
   env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
+  env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
 
 Nothing here knows the layout of the tree that uses it: sources, include
 paths (``CPPPATH=``), defines (``CPPDEFINES=``), forced includes
@@ -238,6 +239,41 @@ def _dependency_on(env, nodes, command_var):
         env.Depends(nodes, env.File(os.path.realpath(path)))
 
 
+# The package modules a test-run's result depends on.
+_EMULATOR_MODULES = ("loader.py", "emulator.py", "machine.py", "segments.py",
+                     "address_space.py", "testrun.py", "elffile.py")
+
+
+def _test_run(target, source, env):
+    def step():
+        # Imported here: unicorn and capstone are needed by test-run only.
+        try:
+            from kexec_purgatory import testrun
+        except ImportError as e:
+            raise UserError(f"test-run needs the Python package '{e.name}' "
+                            "(pip install this project)") from None
+        report = testrun.run_all(read_bytes(source[0].path), source[0].path,
+                                 verbose=env["V"])
+        write_atomically(target[0].path, report.encode())
+    return _user_step(step)
+
+
+def _emulator_test_run(env, target, relocatable):
+    """Run purgatory.ro in the emulator (kexec_purgatory.testrun); the
+    target is the JSON report, rewritten when the purgatory or the emulator
+    changes."""
+    nodes = env._PurgatoryTestRun(target, relocatable)
+    _dependency_on_modules(env, nodes, _EMULATOR_MODULES)
+    return nodes
+
+
+def _dependency_on_modules(env, nodes, modules):
+    """Make nodes written by Python depend on the package modules writing
+    them, so that a new version of the tool rewrites its outputs."""
+    package = os.path.dirname(os.path.abspath(embed.__file__))
+    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in modules])
+
+
 def _relocatable(env, target, objects, linker_script=None, **overrides):
     """ld -r of the objects, in the order given."""
     if linker_script is not None:
@@ -267,6 +303,13 @@ def _object(env, source, target=None, **overrides):
 def _incbin_method(env, target, source, **overrides):
     nodes = env._PurgatoryIncbin(target, source, **overrides)
     _dependency_on(env, nodes, "CC")
+    _dependency_on_modules(env, nodes, ("embed.py", "incbin.py", "elffile.py"))
+    return nodes
+
+
+def _ihex_method(env, target, source, **overrides):
+    nodes = env._PurgatoryIhex(target, source, **overrides)
+    _dependency_on_modules(env, nodes, ("ihex.py", "loader.py", "elffile.py"))
     return nodes
 
 
@@ -374,7 +417,7 @@ def generate(env, **defaults):
             varlist=["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL",
                      "PURGATORY_INCBIN_PATH"]),
         suffix=".S", src_suffix=".ro")
-    env["BUILDERS"]["PurgatoryIhex"] = SCons.Builder.Builder(
+    env["BUILDERS"]["_PurgatoryIhex"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_ihex, "$PURGATORY_IHEXCOMSTR",
                                    varlist=["LOAD_ADDR"]),
         suffix=".hex", src_suffix=".ro")
@@ -382,8 +425,12 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
                                    varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),
         single_source=True)
+    env["BUILDERS"]["_PurgatoryTestRun"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_test_run, None), suffix=".json", src_suffix=".ro")
+    env.AddMethod(_emulator_test_run, "PurgatoryTestRun")
     env.AddMethod(_object, "PurgatoryObject")
     env.AddMethod(_incbin_method, "PurgatoryIncbin")
+    env.AddMethod(_ihex_method, "PurgatoryIhex")
     env.AddMethod(_install_method, "PurgatoryInstall")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
