@@ -80,7 +80,8 @@ def test_wheel_carries_the_tool_and_every_module_of_the_package(wheel):
     assert "kexec_purgatory/site_tools/purgatory.py" in names
     package = REPO / "site_scons" / "kexec_purgatory"
     for module in package.rglob("*.py"):
-        assert f"kexec_purgatory/{module.relative_to(package)}" in names
+        assert f"kexec_purgatory/{module.relative_to(package)}" in names, \
+            f"{module}: not in the wheel; list its package in pyproject.toml"
 
 
 def test_tool_loads_from_a_pip_installed_wheel_with_nothing_copied(
