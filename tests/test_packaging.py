@@ -161,3 +161,9 @@ def test_missing_intelhex_for_the_ihex_format_is_one_line_naming_it(tree, tmp_pa
     assert run_scons_with_only(["SCons", "elftools"], tree, tmp_path / "x", "FORMATS=c,S",
                                "build/kexec-purgatory.c", "build/kexec-purgatory.S"
                                ).returncode == 0
+
+
+def test_tool_without_its_package_is_one_line_naming_the_package(tree, tmp_path):
+    shutil.rmtree(tree / "site_scons" / "kexec_purgatory")
+    line = single_error_line(run_scons_with_only(["SCons", "elftools"], tree, tmp_path))
+    assert "'kexec_purgatory'" in line and "pip install" in line

@@ -54,6 +54,13 @@ def _import_package():
             if root not in sys.path:
                 sys.path.insert(0, root)
             break
+    try:
+        import kexec_purgatory  # noqa: F401
+    except ImportError:
+        raise SCons.Errors.StopError(
+            f"purgatory: Python package 'kexec_purgatory' is neither beside "
+            f"the tool ({os.path.dirname(here)}) nor installed (copy all of "
+            "site_scons/, or pip install this project)") from None
     _require_module("elftools", "pyelftools")
 
 
