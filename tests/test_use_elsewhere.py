@@ -19,15 +19,21 @@ from kexec_purgatory.elffile import open_elf
 PACKAGING_FILES = ("pyproject.toml", "README.md", "COPYING", "site_scons")
 
 
+def pip(*args):
+    result = subprocess.run([sys.executable, "-m", "pip", "-q",
+                             "--disable-pip-version-check", *map(str, args)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"pip {args[0]} failed:\n{result.stderr}"
+
+
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory):
     """A wheel built by pip from a clean copy of the project."""
     src = tmp_path_factory.mktemp("wheel-src")
     copy_tree(src, PACKAGING_FILES)
     dist = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "--disable-pip-version-check", "-q", "-w", dist, src],
-                   check=True, capture_output=True)
+    # pip fetches setuptools for the isolated build, as `pip install .` does.
+    pip("wheel", "--no-deps", "-w", dist, src)
     (whl,) = dist.glob("kexec_purgatory-*.whl")
     return whl
 
@@ -40,9 +46,7 @@ def wheel_venv(tmp_path_factory, wheel):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv],
                    check=True)
     python = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", python,
-                    "--disable-pip-version-check", "-q", "install",
-                    "--no-deps", wheel], check=True, capture_output=True)
+    pip("--python", python, "install", "--no-deps", wheel)
     site = Path(subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True).stdout.strip())
