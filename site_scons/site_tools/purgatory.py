@@ -11,6 +11,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryRelocatable(target, objects)   ld -r -> purgatory.ro
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
+  env.PurgatoryBuildInfo(target, ro, outputs, inputs)  -> purgatory.buildinfo
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
 
 The command-line variables (``scons -h``) come from
@@ -26,6 +27,8 @@ import sys
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Node.FS
+import SCons.Scanner
 import SCons.Scanner.C
 import SCons.Script
 from SCons.Variables import BoolVariable, EnumVariable, Variables
@@ -50,13 +53,13 @@ def _import_package():
 
 _import_package()
 
-from kexec_purgatory import embed, flags, linkcheck, toolenv  # noqa: E402
+from kexec_purgatory import buildinfo, embed, flags, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
 
 PurgatoryNodes = collections.namedtuple(
-    "PurgatoryNodes", "objects relocatable undefined_check outputs")
+    "PurgatoryNodes", "objects relocatable undefined_check outputs buildinfo")
 
 _help_given = False
 
@@ -107,10 +110,73 @@ def _c_array(target, source, env):
     return _user_step(step)
 
 
+def _build_info(target, source, env):
+    """Write the build record: source[0] is purgatory.ro, the built
+    sources are the generated outputs, the rest (with the headers the
+    scanner found) are the inputs."""
+    tree = env.Dir("#").abspath
+    out_dir = target[0].dir.abspath
+
+    def step():
+        built = [n for n in source[1:] if n.has_builder()]
+        inputs = {}
+        for node in [*source[1:], *(target[0].implicit or [])]:
+            if node.has_builder() or not isinstance(node, SCons.Node.FS.File):
+                continue
+            path = node.srcnode().abspath
+            if path.startswith(os.path.join(tree, "")):
+                inputs[os.path.relpath(path, tree)] = path
+
+        # The path maps as placeholders: their values are the build's paths.
+        path_maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
+                                           buildinfo.OUTPUT_PLACEHOLDER)
+
+        def effective(kind):
+            words = env.subst_list(_BUILDINFO_FLAGS[kind], target=target,
+                                   source=source)[0]
+            words = buildinfo.path_free([str(w) for w in words], tree, out_dir)
+            if kind != "ld" and env["PURGATORY_PREFIX_MAP"]:
+                words += path_maps
+            return words
+        record = buildinfo.build_record(
+            relocatable=source[0].abspath,
+            outputs={os.path.relpath(n.abspath, out_dir): n.abspath
+                     for n in built},
+            sources=dict(sorted(inputs.items())),
+            cc_version=buildinfo.first_version_line(
+                shlex.split(env.subst("$CC")), env["ENV"]),
+            ld_version=buildinfo.first_version_line(
+                shlex.split(env.subst("$LD")), env["ENV"]),
+            code_model=env["CODE_MODEL"],
+            cflags=effective("c"), asflags=effective("asm"),
+            ldflags=effective("ld"))
+        write_atomically(target[0].abspath, buildinfo.dumps(record))
+    return _user_step(step)
+
+
+# The flags a build record lists (the path maps as placeholders).
+_BUILDINFO_FLAGS = {
+    "c": "$PURGATORY_CFLAGS $_CPPDEFFLAGS $_PURGATORY_INCFLAGS",
+    "asm": "$PURGATORY_ASFLAGS $_CPPDEFFLAGS $_PURGATORY_INCFLAGS",
+    "ld": "$PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS",
+}
+
+
+def _scan_source_headers(node, env, path):
+    """Headers of the C and assembler inputs (not of generated outputs)."""
+    if node.has_builder() or node.get_suffix() not in (".c", ".S", ".h"):
+        return []
+    return _C_SCANNER(node, env, path)
+
+
+_C_SCANNER = SCons.Scanner.C.CScanner()
+
+
 # What V=1 prints for the steps that run in Python: an equivalent command.
 _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_CHKCOMSTR": " ".join(linkcheck.link_command(
         "$LD", "$SOURCE", "$TARGET", "$PURGATORY_ENTRY")),
+    "PURGATORY_INFOCOMSTR": "# build record of $SOURCE -> $TARGET",
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
                               "--size-symbol $SIZE_SYMBOL -o $TARGET $SOURCE"),
@@ -122,6 +188,7 @@ _QUIET_TAGS = {
     "PURGATORY_LDCOMSTR": "LD",
     "PURGATORY_CHKCOMSTR": "CHK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
+    "PURGATORY_INFOCOMSTR": "INFO",
 }
 
 
@@ -145,6 +212,13 @@ def _set_flags(env):
             env["CODE_MODEL"], kept_c, kept_cpp)
         env["PURGATORY_ASFLAGS"] = flags.purgatory_asflags(
             env["CODE_MODEL"], kept_cpp)
+        if env["PURGATORY_TEST_DEBUG"]:
+            env["PURGATORY_CFLAGS"] += flags.TEST_DEBUG_CFLAGS
+            env["PURGATORY_PREFIX_MAP"] = []
+        else:
+            tree = env.Dir("#").abspath
+            env["PURGATORY_PREFIX_MAP"] = flags.prefix_map_flags(
+                tree, os.path.normpath(os.path.join(tree, env.subst("$O"))))
         embed.validate_symbol(env.subst("$ARRAY_SYMBOL"), "ARRAY_SYMBOL")
         embed.validate_symbol(env.subst("$SIZE_SYMBOL"), "SIZE_SYMBOL")
     except UserError as e:
@@ -194,9 +268,25 @@ def _object(env, source, target=None, **overrides):
     return nodes
 
 
+def _build_info_node(env, target, relocatable, outputs, inputs,
+                     linker_script=None, **overrides):
+    """The build record of ``relocatable`` and ``outputs``; ``inputs`` are
+    the sources (their headers are found by scanning)."""
+    inputs = list(inputs)
+    if linker_script is not None:
+        script = env.File(linker_script)
+        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
+        inputs.append(script)
+    nodes = env._PurgatoryBuildInfo(target, [relocatable, *outputs, *inputs],
+                                    **overrides)
+    _dependency_on(env, nodes, "CC")
+    _dependency_on(env, nodes, "LD")
+    return nodes
+
+
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", c_array="kexec-purgatory.c",
-               **overrides):
+               buildinfo_file="purgatory.buildinfo", **overrides):
     """The whole pipeline; embedded outputs wait for every gate to pass."""
     objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
     ro = env.PurgatoryRelocatable(relocatable, objects,
@@ -205,7 +295,9 @@ def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
     chk = env.PurgatoryUndefinedCheck(
         undefined_check, ro, PURGATORY_GATED=outputs)
     env.Depends(outputs, chk)
-    return PurgatoryNodes(objects, ro[0], chk[0], list(outputs))
+    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, sources,
+                                  linker_script=linker_script, **overrides)
+    return PurgatoryNodes(objects, ro[0], chk[0], list(outputs), info[0])
 
 
 def _add_help(variables, env):
@@ -220,6 +312,8 @@ def generate(env, **defaults):
     variables.Update(env)
     _add_help(variables, env)
     env["PURGATORY_VARIABLE_NAMES"] = sorted(NAMES)
+    if env["CACHEDIR"]:
+        env.CacheDir(env.subst("$CACHEDIR"))
     env["ENV"] = toolenv.command_environment(os.environ)
     _set_flags(env)
     _require_tools(env)
@@ -236,10 +330,14 @@ def generate(env, **defaults):
     # command's signature: changing it rebuilds.
     env["_PURGATORY_INCFLAGS"] = ("${_concat(INCPREFIX, CPPPATH, INCSUFFIX, "
                                   "__env__, RDirs, TARGET, SOURCE)}")
+    # The path maps are left out of the signature ($( $)): they only undo
+    # the build path, so a CacheDir serves builds in any directory.
     env["PURGATORY_CCCOM"] = ("$CC -o $TARGET -c $PURGATORY_CFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$( $PURGATORY_PREFIX_MAP $) $SOURCE")
     env["PURGATORY_ASCOM"] = ("$CC -o $TARGET -c $PURGATORY_ASFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$( $PURGATORY_PREFIX_MAP $) $SOURCE")
     env["PURGATORY_LDCOM"] = ("$LD $PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS "
                               "-o $TARGET $SOURCES")
 
@@ -261,7 +359,21 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
         suffix=".c", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryBuildInfo"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(
+            _build_info, "$PURGATORY_INFOCOMSTR",
+            varlist=["CC", "LD", "CODE_MODEL", "PURGATORY_CFLAGS",
+                     "PURGATORY_TEST_DEBUG",
+                     "PURGATORY_ASFLAGS", "PURGATORY_LDFLAGS",
+                     "PURGATORY_LDSCRIPT_FLAGS", "_CPPDEFFLAGS",
+                     "_PURGATORY_INCFLAGS"]),
+        suffix=".buildinfo",
+        source_scanner=SCons.Scanner.Scanner(
+            function=_scan_source_headers,
+            path_function=SCons.Scanner.FindPathDirs("CPPPATH"),
+            recursive=True))
     env.AddMethod(_object, "PurgatoryObject")
+    env.AddMethod(_build_info_node, "PurgatoryBuildInfo")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
 
