@@ -11,6 +11,9 @@ from .errors import UserError
 # Subcommand name -> module in kexec_purgatory.commands.
 COMMANDS = {
     "embed": "embed",
+    "diff": "diff",
+    "verify": "verify",
+    "repro": "repro",
 }
 
 

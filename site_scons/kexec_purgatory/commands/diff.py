@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""kexec-purgatory diff: what differs between two purgatories, by section,
+symbol, relocation and instruction, whatever form each is given in."""
+
+import json
+
+from .. import elfdiff
+from ..blobs import read_blob
+from ..errors import UserError
+
+HELP = ("compare two purgatories (purgatory.ro, kexec-purgatory.c, .incbin "
+        ".S or Intel HEX): sections, symbols, relocations, instructions")
+
+
+def add_arguments(parser):
+    parser.add_argument("a", metavar="A", help="first purgatory, in any form")
+    parser.add_argument("b", metavar="B", help="second purgatory, in any form")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as JSON")
+    parser.epilog = "Exit status: 0 identical, 1 different, 2 unreadable."
+
+
+def compare_files(path_a, path_b):
+    """The comparison report of two files (UserError if unreadable or of
+    kinds that cannot be compared)."""
+    a, b = read_blob(path_a), read_blob(path_b)
+    if a.kind != b.kind:
+        image, other = (path_a, path_b) if a.kind == "image" else (path_b, path_a)
+        raise UserError(f"{image} is a relocated image and {other} an ELF "
+                        "object: compare two images, or two objects")
+    if a.kind == "image":
+        return elfdiff.compare_images(a.data, a.base, b.data, b.base,
+                                      path_a, path_b)
+    return elfdiff.compare_elf(a.data, b.data, path_a, path_b)
+
+
+def run(args):
+    report = compare_files(args.a, args.b)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print("\n".join(elfdiff.format_report(report)))
+    return 0 if report["identical"] else 1
