@@ -12,6 +12,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
   env.PurgatoryBuildInfo(target, ro, outputs, inputs)  -> purgatory.buildinfo
+  env.PurgatoryVerifyReproducible()          alias running 'kexec-purgatory repro'
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
 
 The command-line variables (``scons -h``) come from
@@ -22,6 +23,7 @@ change their defaults.
 import collections
 import os
 import shlex
+import subprocess
 import sys
 
 import SCons.Action
@@ -300,6 +302,30 @@ def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
     return PurgatoryNodes(objects, ro[0], chk[0], list(outputs), info[0])
 
 
+# Variables of a build that do not change its outputs, so are not passed on.
+_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR"}
+
+
+def _verify_reproducible(env, alias="verify-reproducible"):
+    """An alias running ``kexec-purgatory repro`` on this tree with the
+    build's own variables; it fails when the builds differ."""
+    sets = [f"--set={name}={value}"
+            for name, value in sorted(SCons.Script.ARGUMENTS.items())
+            if name not in _NOT_FOR_REPRO]
+    package_parent = os.path.dirname(os.path.dirname(embed.__file__))
+    command = [sys.executable, "-m", "kexec_purgatory", "repro",
+               env.Dir("#").abspath, *sets]
+
+    def repro(target, source, env):
+        path = os.pathsep.join(p for p in (package_parent,
+                                           os.environ.get("PYTHONPATH")) if p)
+        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+    node = env.Alias(alias, [], SCons.Action.Action(
+        repro, "kexec-purgatory repro " + " ".join(command[4:])))
+    env.AlwaysBuild(node)
+    return node
+
+
 def _add_help(variables, env):
     global _help_given
     if not _help_given:
@@ -374,6 +400,7 @@ def generate(env, **defaults):
             recursive=True))
     env.AddMethod(_object, "PurgatoryObject")
     env.AddMethod(_build_info_node, "PurgatoryBuildInfo")
+    env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
 
