@@ -22,7 +22,7 @@ BUILDINFO = "purgatory.buildinfo"
 RELOCATABLE = "purgatory.ro"
 
 # Never copied: version control, SCons' database, Python caches, build output.
-IGNORED_NAMES = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache",
+IGNORED_NAMES = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".hypothesis",
                  ".venv", "venv", "build", ".sconsign.dblite"}
 IGNORED_SUFFIXES = (".pyc", ".egg-info")
 
@@ -81,10 +81,15 @@ class BuildResult:
     retrieved_from_cache: int = 0
 
 
+def _ignored(name):
+    return any(part in IGNORED_NAMES or part.endswith(IGNORED_SUFFIXES)
+               for part in Path(name).parts)
+
+
 def tree_files(tree):
     """The tree's files to copy, relative and sorted: git's list when the
     tree is a git checkout (tracked and untracked, not ignored), otherwise
-    every file but the ignored names."""
+    every file; never the ignored names (an old build must not come along)."""
     tree = Path(tree)
     if (tree / ".git").exists() and shutil.which("git"):
         result = subprocess.run(
@@ -92,15 +97,14 @@ def tree_files(tree):
              "--exclude-standard"], capture_output=True)
         if result.returncode == 0:
             names = {n for n in result.stdout.decode().split("\0") if n}
-            return sorted(n for n in names if os.path.lexists(tree / n))
+            return sorted(n for n in names if not _ignored(n)
+                          and os.path.lexists(tree / n))
     files = []
     for root, dirs, names in os.walk(tree):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES
-                         and not d.endswith(IGNORED_SUFFIXES))
+        dirs[:] = [d for d in dirs if not _ignored(d)]
         rel = os.path.relpath(root, tree)
-        for name in names:
-            if name not in IGNORED_NAMES and not name.endswith(IGNORED_SUFFIXES):
-                files.append(os.path.normpath(os.path.join(rel, name)))
+        files += [os.path.normpath(os.path.join(rel, n)) for n in names
+                  if not _ignored(n)]
     return sorted(files)
 
 
@@ -263,7 +267,8 @@ def run_build(source, names, setup, keep_dir=None):
         if keep_dir is not None:
             kept = Path(keep_dir) / setup.label
             kept.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(setup.real_tree), str(kept / "tree"))
+            if setup.real_tree.exists():
+                shutil.move(str(setup.real_tree), str(kept / "tree"))
             if setup.tree not in setup.output_path.parents \
                     and setup.output_path.exists():
                 shutil.move(str(setup.output_path), str(kept / "output"))
