@@ -109,11 +109,21 @@ def test_intel_hex_images_are_compared_byte_for_byte(tmp_path):
     assert run_cli("diff", tmp_path / "a.hex", tmp_path / "c.hex").returncode == 0
 
 
-def test_an_image_and_an_object_cannot_be_compared_and_say_why(built, tmp_path):
-    write_hex(tmp_path / "a.hex", b"\x90" * 64, 0x1000)
-    result = run_cli("diff", tmp_path / "a.hex", built("pic") / "purgatory.ro")
-    assert result.returncode == 2
-    assert "relocated image" in result.stderr and result.stderr.count("\n") == 1
+def test_an_object_is_compared_with_an_image_by_loading_it_at_the_same_address(built, tmp_path):
+    ro = built("pic") / "purgatory.ro"
+    image = tmp_path / "purgatory.hex"
+    assert run_cli("load", ro, "--addr", "0x100000", "-o", image).returncode == 0
+    same = run_cli("diff", ro, image)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "loaded at 0x100000" in same.stdout
+    with open(ro, "rb") as f:
+        data_offset = ELFFile(f).get_section_by_name(".data")["sh_offset"]
+    changed = bytearray(ro.read_bytes())
+    changed[data_offset + 0x21] ^= 0x80
+    (tmp_path / "changed.ro").write_bytes(changed)
+    status, report = diff_json(tmp_path / "changed.ro", image)
+    assert status == 1
+    assert (report["image"]["section"], report["image"]["section_offset"]) == (".data", 0x21)
 
 
 def test_unreadable_input_is_one_line_naming_it_and_exit_2(built, tmp_path):

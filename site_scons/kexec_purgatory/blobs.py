@@ -114,6 +114,15 @@ READERS = (
 )
 
 
+def relocated(blob, base, name):
+    """An ELF blob as the kernel would load it at ``base``: (image bytes,
+    [(section name, offset in the image, size)]), to compare with an image."""
+    from . import loader     # the kernel-faithful loader
+    loaded = loader.load(blob.data, name, base)
+    sections = sorted((p.offset, p.name, p.size) for p in loaded.sections.values())
+    return bytes(loaded.image), [(n, o, s) for o, n, s in sections]
+
+
 def read_blob(path):
     """The purgatory ``path`` holds, in whichever form it is written."""
     data = read_bytes(path)

@@ -14,6 +14,8 @@ COMMANDS = {
     "diff": "diff",
     "verify": "verify",
     "repro": "repro",
+    "load": "load",
+    "run": "run",
 }
 
 

@@ -215,8 +215,10 @@ def compare_elf(data_a, data_b, name_a="A", name_b="B"):
     return report
 
 
-def compare_images(image_a, base_a, image_b, base_b, name_a="A", name_b="B"):
-    """Two relocated images (no sections left): base, size, first offset."""
+def compare_images(image_a, base_a, image_b, base_b, name_a="A", name_b="B",
+                   sections=()):
+    """Two relocated images: base, size, first offset; ``sections``
+    ([(name, offset, size)], from an object's layout) name where it is."""
     report = {"a": {"name": name_a, "base": base_a, **describe(image_a)},
               "b": {"name": name_b, "base": base_b, **describe(image_b)},
               "identical": image_a == image_b and base_a == base_b,
@@ -226,6 +228,10 @@ def compare_images(image_a, base_a, image_b, base_b, name_a="A", name_b="B"):
         report["image"] = {"first_difference": offset,
                            "context": {"a": hex_context(image_a, offset),
                                        "b": hex_context(image_b, offset)}}
+        for name, start, size in sections:
+            if start <= offset < start + size:
+                report["image"]["section"] = name
+                report["image"]["section_offset"] = offset - start
     return report
 
 
@@ -280,10 +286,9 @@ def _symbol_line(entry):
 
 def format_report(report):
     """The report as lines of text."""
-    lines = [f"A: {report['a']['name']} ({report['a']['size']} bytes, "
-             f"sha256 {report['a']['sha256']})",
-             f"B: {report['b']['name']} ({report['b']['size']} bytes, "
-             f"sha256 {report['b']['sha256']})"]
+    lines = [f"{side.upper()}: {report[side]['name']} ({report[side]['size']} bytes"
+             + (f" loaded at 0x{report[side]['base']:x}" if "base" in report[side] else "")
+             + f", sha256 {report[side]['sha256']})" for side in ("a", "b")]
     if report["identical"]:
         lines.append(f"identical: sha256 {report['a']['sha256']}")
         return lines
@@ -305,9 +310,11 @@ def format_report(report):
                      f"0x{report['b']['base']:x}")
     if "image" in report:
         image = report["image"]
+        where = (f" (section {image['section']} + 0x{image['section_offset']:x})"
+                 if "section" in image else "")
         lines.append(f"  image: {report['a']['size']} vs {report['b']['size']} "
                      f"bytes, first difference at offset "
-                     f"0x{image['first_difference']:x}")
+                     f"0x{image['first_difference']:x}{where}")
         for side in ("a", "b"):
             ctx = image["context"][side]
             lines.append(f"      {side.upper()} 0x{ctx['offset']:04x}: {ctx['hex']}")

@@ -5,8 +5,7 @@ symbol, relocation and instruction, whatever form each is given in."""
 import json
 
 from .. import elfdiff
-from ..blobs import read_blob
-from ..errors import UserError
+from ..blobs import read_blob, relocated
 
 HELP = ("compare two purgatories (purgatory.ro, kexec-purgatory.c, .incbin "
         ".S or Intel HEX): sections, symbols, relocations, instructions")
@@ -21,17 +20,24 @@ def add_arguments(parser):
 
 
 def compare_files(path_a, path_b):
-    """The comparison report of two files (UserError if unreadable or of
-    kinds that cannot be compared)."""
+    """The comparison report of two files (UserError if unreadable)."""
     a, b = read_blob(path_a), read_blob(path_b)
-    if a.kind != b.kind:
-        image, other = (path_a, path_b) if a.kind == "image" else (path_b, path_a)
-        raise UserError(f"{image} is a relocated image and {other} an ELF "
-                        "object: compare two images, or two objects")
-    if a.kind == "image":
-        return elfdiff.compare_images(a.data, a.base, b.data, b.base,
-                                      path_a, path_b)
-    return elfdiff.compare_elf(a.data, b.data, path_a, path_b)
+    if a.kind == b.kind == "elf":
+        return elfdiff.compare_elf(a.data, b.data, path_a, path_b)
+    # An object compared with an image is loaded at the image's address,
+    # as the kernel would, and its layout names the section of a difference.
+    sections = []
+    base = (a if a.kind == "image" else b).base
+    images = []
+    for blob, path in ((a, path_a), (b, path_b)):
+        if blob.kind == "image":
+            images.append(blob.data)
+        else:
+            image, sections = relocated(blob, base, path)
+            images.append(image)
+    return elfdiff.compare_images(images[0], a.base if a.kind == "image" else base,
+                                  images[1], b.base if b.kind == "image" else base,
+                                  path_a, path_b, sections)
 
 
 def run(args):
