@@ -87,10 +87,3 @@ def host_gcc():
     """The host C compiler the tests compile helper programs with."""
     return os.environ.get("HOST_CC", "gcc")
 
-
-def run_cli(*args, cwd=None):
-    """Run ``kexec-purgatory ARGS`` (python -m) in a subprocess; text result."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "site_scons")}
-    return subprocess.run([sys.executable, "-m", "kexec_purgatory",
-                           *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd)

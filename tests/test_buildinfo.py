@@ -6,7 +6,7 @@ import hashlib
 import json
 import subprocess
 
-from conftest import copy_tree, run_cli, run_scons
+from conftest import copy_tree, kexec_purgatory_cli, run_scons
 
 
 def sha256(path):
@@ -79,13 +79,14 @@ def test_test_debug_variable_is_marked_test_only_in_the_help(tree):
 def test_verify_accepts_an_output_that_the_record_lists(built):
     out = built("pic")
     for name in ("kexec-purgatory.c", "purgatory.ro"):
-        result = run_cli("verify", out / name, "--buildinfo", out / "purgatory.buildinfo")
+        result = kexec_purgatory_cli("verify", out / name,
+                                     "--buildinfo", out / "purgatory.buildinfo")
         assert result.returncode == 0, result.stdout
         assert f"matches {name} of the build record" in result.stdout
 
 
 def test_verify_refuses_another_build_and_says_it_holds_another_purgatory(built):
-    result = run_cli("verify", built("large") / "kexec-purgatory.c",
+    result = kexec_purgatory_cli("verify", built("large") / "kexec-purgatory.c",
                      "--buildinfo", built("pic") / "purgatory.buildinfo")
     assert result.returncode == 1
     assert "is not the recorded" in result.stdout
@@ -97,13 +98,14 @@ def test_verify_of_a_reformatted_array_says_the_purgatory_is_the_recorded_one(bu
     renamed = tmp_path / "kexec-purgatory.c"
     renamed.write_text((out / "kexec-purgatory.c").read_text()
                        .replace("kexec_purgatory_size", "other_size"))
-    result = run_cli("verify", renamed, "--buildinfo", out / "purgatory.buildinfo")
+    result = kexec_purgatory_cli("verify", renamed, "--buildinfo", out / "purgatory.buildinfo")
     assert result.returncode == 1
     assert "the purgatory it holds is the recorded purgatory.ro" in result.stdout
 
 
 def test_verify_with_a_file_that_is_no_build_record_is_one_line_exit_2(built):
     out = built("pic")
-    result = run_cli("verify", out / "purgatory.ro", "--buildinfo", out / "kexec-purgatory.c")
+    result = kexec_purgatory_cli("verify", out / "purgatory.ro",
+                                 "--buildinfo", out / "kexec-purgatory.c")
     assert result.returncode == 2
     assert "not a build record" in result.stderr and result.stderr.count("\n") == 1

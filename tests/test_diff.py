@@ -9,18 +9,18 @@ import subprocess
 import intelhex
 from elftools.elf.elffile import ELFFile
 
-from conftest import host_gcc, run_cli
+from conftest import host_gcc, kexec_purgatory_cli
 
 
 def diff_json(a, b):
-    result = run_cli("diff", "--json", a, b)
+    result = kexec_purgatory_cli("diff", "--json", a, b)
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)
 
 
 def test_diff_of_the_two_code_models_names_text_and_the_changed_relocations(built):
     pic, large = built("pic") / "purgatory.ro", built("large") / "purgatory.ro"
-    result = run_cli("diff", pic, large)
+    result = kexec_purgatory_cli("diff", pic, large)
     assert result.returncode == 1
     assert "section .text:" in result.stdout
     assert "relocations .rela.text:" in result.stdout
@@ -56,7 +56,7 @@ def test_one_changed_byte_in_rodata_is_named_by_section_and_offset(tmp_path):
     data[start + offset] ^= 0xff
     changed = tmp_path / "changed.o"
     changed.write_bytes(data)
-    result = run_cli("diff", original, changed)
+    result = kexec_purgatory_cli("diff", original, changed)
     assert result.returncode == 1
     assert f"section .rodata: {size} vs {size} bytes, first difference at " \
            f"offset 0x{offset:x}" in result.stdout
@@ -70,7 +70,7 @@ def test_one_changed_byte_in_rodata_is_named_by_section_and_offset(tmp_path):
 
 def test_purgatory_ro_and_its_own_c_array_are_identical(built):
     out = built("pic")
-    result = run_cli("diff", out / "purgatory.ro", out / "kexec-purgatory.c")
+    result = kexec_purgatory_cli("diff", out / "purgatory.ro", out / "kexec-purgatory.c")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "identical: sha256" in result.stdout
 
@@ -87,7 +87,7 @@ def test_an_incbin_assembler_file_is_read_through_the_object_beside_it(built, tm
     wrapper = tmp_path / "kexec-purgatory.S"
     wrapper.write_text('\t.section .rodata\nkexec_purgatory:\n'
                        '\t.incbin "purgatory.ro"\n')
-    result = run_cli("diff", wrapper, built("pic") / "kexec-purgatory.c")
+    result = kexec_purgatory_cli("diff", wrapper, built("pic") / "kexec-purgatory.c")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -106,14 +106,14 @@ def test_intel_hex_images_are_compared_byte_for_byte(tmp_path):
     write_hex(tmp_path / "c.hex", data, 0x100000)
     status, report = diff_json(tmp_path / "a.hex", tmp_path / "b.hex")
     assert status == 1 and report["image"]["first_difference"] == 0x123
-    assert run_cli("diff", tmp_path / "a.hex", tmp_path / "c.hex").returncode == 0
+    assert kexec_purgatory_cli("diff", tmp_path / "a.hex", tmp_path / "c.hex").returncode == 0
 
 
 def test_an_object_is_compared_with_an_image_by_loading_it_at_the_same_address(built, tmp_path):
     ro = built("pic") / "purgatory.ro"
     image = tmp_path / "purgatory.hex"
-    assert run_cli("load", ro, "--addr", "0x100000", "-o", image).returncode == 0
-    same = run_cli("diff", ro, image)
+    assert kexec_purgatory_cli("load", ro, "--addr", "0x100000", "-o", image).returncode == 0
+    same = kexec_purgatory_cli("diff", ro, image)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "loaded at 0x100000" in same.stdout
     with open(ro, "rb") as f:
@@ -130,6 +130,6 @@ def test_unreadable_input_is_one_line_naming_it_and_exit_2(built, tmp_path):
     junk = tmp_path / "junk.ro"
     junk.write_bytes(b"\x7fELF" + b"\xff" * 40)
     for other in (junk, tmp_path / "missing.ro"):
-        result = run_cli("diff", built("pic") / "purgatory.ro", other)
+        result = kexec_purgatory_cli("diff", built("pic") / "purgatory.ro", other)
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and other.name in result.stderr
