@@ -19,7 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import elfdiff, reprobuild, variations
+from . import elfdiff, embed, reprobuild, variations
 from .errors import UserError
 
 PARALLEL_BUILDS = 2
@@ -113,6 +113,17 @@ def differing_files(reference, other):
     return [n for n in names if reference.files.get(n) != other.files.get(n)]
 
 
+def _holds_own_relocatable(result, name):
+    """Whether a C array output holds exactly its build's purgatory.ro."""
+    if not name.endswith(".c"):
+        return False
+    try:
+        _, blob = embed.read_c_array(result.files[name].decode(), name)
+    except (UserError, UnicodeDecodeError):
+        return False
+    return blob == result.files.get(reprobuild.RELOCATABLE)
+
+
 def explain(reference, other, names):
     """{file: what differs} for the files ``names`` of two builds."""
     details = {}
@@ -132,11 +143,12 @@ def explain(reference, other, names):
                 details[name] = "fields " + ", ".join(keys)
             except (ValueError, AttributeError):
                 details[name] = "not JSON"
+        elif _holds_own_relocatable(reference, name) and \
+                _holds_own_relocatable(other, name):
+            details[name] = "holds each build's own purgatory.ro"
         else:
-            follows = reprobuild.RELOCATABLE in names
-            details[name] = ("follows purgatory.ro" if follows
-                             else f"first difference at byte "
-                                  f"{elfdiff.first_difference(a, b)}")
+            details[name] = (f"first difference at byte "
+                             f"{elfdiff.first_difference(a, b)}")
     return details
 
 
