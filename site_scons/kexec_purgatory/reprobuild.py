@@ -168,8 +168,11 @@ def as_user_command(user):
 
 def scons_command(setup, extra=()):
     """The scons command line with the setup's wrappers, outermost first."""
+    # The build record's target builds purgatory.ro and every output it
+    # records, and nothing else the tree's default might add (test runs).
     command = [sys.executable, "-m", "SCons", "-Q", f"-j{setup.jobs}",
-               f"O={setup.output_dir}", *setup.scons_variables, *extra]
+               f"O={setup.output_dir}", *setup.scons_variables, *extra,
+               os.path.join(setup.output_dir, BUILDINFO)]
     if setup.user is not None:
         command = [*as_user_command(setup.user), *command]
     if setup.faketime:          # outside setpriv: it execs with root's rights
