@@ -201,12 +201,18 @@ def _run_scons(setup, extra=()):
     return log
 
 
+def disorderfs_command(real, view, disorder="reverse"):
+    """Mount ``real`` at ``view`` listing directories reversed or shuffled;
+    root mounts it for every user (the build may run as another one)."""
+    shared = ["--multi-user=yes"] if os.geteuid() == 0 else []
+    return ["disorderfs", "-q", *shared, f"--{disorder}-dirents=yes",
+            str(real), str(view)]
+
+
 def _mount_disorderfs(setup):
     setup.tree.mkdir(parents=True, exist_ok=True)
-    option = ("--reverse-dirents=yes" if setup.disorder == "reverse"
-              else "--shuffle-dirents=yes")
-    result = subprocess.run(["disorderfs", "-q", "--multi-user=yes", option,
-                             str(setup.real_tree), str(setup.tree)],
+    result = subprocess.run(disorderfs_command(setup.real_tree, setup.tree,
+                                               setup.disorder),
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(f"build {setup.label}: disorderfs failed: "

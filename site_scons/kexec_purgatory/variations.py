@@ -44,7 +44,7 @@ def _disorderfs_works():
         return False
     with tempfile.TemporaryDirectory() as real, \
             tempfile.TemporaryDirectory() as view:
-        if not _works(["disorderfs", "-q", "--multi-user=yes", real, view]):
+        if not _works(reprobuild.disorderfs_command(real, view)):
             return False
         _works(["fusermount", "-u", "-z", view])
         return True
