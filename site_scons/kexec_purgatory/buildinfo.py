@@ -10,6 +10,7 @@ same inputs anywhere write the same record, byte for byte.
 import hashlib
 import json
 import os
+import re
 import subprocess
 
 from .errors import UserError
@@ -44,15 +45,15 @@ def first_version_line(command, env=None):
 
 def path_free(words, tree, output_dir):
     """Flags with the build's own directories made relative or replaced by
-    placeholders (the output directory first: it may be inside the tree)."""
-    replacements = [(os.path.join(output_dir, ""), OUTPUT_PLACEHOLDER + "/"),
-                    (output_dir, OUTPUT_PLACEHOLDER),
-                    (os.path.join(tree, ""), ""),
-                    (tree, TREE_PLACEHOLDER)]
+    placeholders (the output directory first: it may be inside the tree).
+    A directory is only replaced as a whole path component."""
+    rules = [(output_dir, OUTPUT_PLACEHOLDER + "/", OUTPUT_PLACEHOLDER),
+             (tree, "", ".")]
     result = []
     for word in words:
-        for old, new in replacements:
-            word = word.replace(old, new)
+        for directory, inside, itself in rules:
+            word = re.sub(re.escape(directory) + r"(/|(?=[=:,]|$))",
+                          lambda m: inside if m.group(1) else itself, word)
         result.append(word)
     return result
 
