@@ -10,6 +10,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryObject(source)                 .c/.S -> .o, purgatory flags
   env.PurgatoryRelocatable(target, objects)   ld -r -> purgatory.ro
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
+  env.PurgatoryCheck(target, ro)              checker gate -> purgatory.check
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
   env.PurgatoryBuildInfo(target, ro, outputs, inputs)  -> purgatory.buildinfo
   env.PurgatoryVerifyReproducible()          alias running 'kexec-purgatory repro'
@@ -45,7 +46,7 @@ def _import_package():
         here = os.path.dirname(os.path.abspath(__file__))
         sys.path.insert(0, os.path.dirname(here))
     # Third-party modules the build steps need, with the package to install.
-    for module, package in (("elftools", "pyelftools"),):
+    for module, package in (("elftools", "pyelftools"), ("capstone", "capstone")):
         try:
             __import__(module)
         except ImportError:
@@ -62,7 +63,8 @@ from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
 
 PurgatoryNodes = collections.namedtuple(
-    "PurgatoryNodes", "objects relocatable undefined_check outputs buildinfo")
+    "PurgatoryNodes",
+    "objects relocatable undefined_check check outputs buildinfo")
 
 _help_given = False
 
@@ -83,24 +85,45 @@ def _scons_variables(defaults):
 
 
 def _user_step(step):
-    """Run a step of the package; print its UserError as one line."""
+    """Run a step of the package (returning its status, None for 0); print
+    its UserError as one line."""
     try:
-        step()
+        return step() or 0
     except UserError as e:
         sys.stderr.write(f"{e}\n")
         return 1
-    return 0
+
+
+def _gate(env, status):
+    """A failed gate removes the outputs it guards: none is left stale."""
+    if status:
+        remove_stale(str(p) for p in env.get("PURGATORY_GATED", []))
+    return status
 
 
 def _undefined_check(target, source, env):
     command = linkcheck.link_command(env.subst("$LD"), source[0].path,
                                      target[0].path,
                                      env.subst("$PURGATORY_ENTRY"))
-    status = _user_step(lambda: linkcheck.check_link(command, source[0].path,
-                                                     env["ENV"]))
-    if status:
-        remove_stale(str(p) for p in env.get("PURGATORY_GATED", []))
-    return status
+    return _gate(env, _user_step(lambda: linkcheck.check_link(
+        command, source[0].path, env["ENV"])))
+
+
+def _purgatory_check(target, source, env):
+    """The checker's rules on purgatory.ro: findings printed as the
+    ``kexec-purgatory check`` command prints them, errors fail the build,
+    and the target records the (warning) findings of a passing object."""
+    from kexec_purgatory import check  # capstone: only when the step runs
+
+    def step():
+        findings = check.check_file(source[0].path, env.subst("$PURGATORY_ABI"))
+        report = "".join(f"{f.text()}\n" for f in findings)
+        sys.stderr.write(report)
+        if check.exit_status(findings):
+            return 1
+        write_atomically(target[0].path, report.encode())
+        return 0
+    return _gate(env, _user_step(step))
 
 
 def _c_array(target, source, env):
@@ -179,6 +202,7 @@ _C_SCANNER = SCons.Scanner.C.CScanner()
 _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_CHKCOMSTR": " ".join(linkcheck.link_command(
         "$LD", "$SOURCE", "$TARGET", "$PURGATORY_ENTRY")),
+    "PURGATORY_CHECKCOMSTR": "kexec-purgatory check --abi $PURGATORY_ABI $SOURCE",
     "PURGATORY_INFOCOMSTR": "# build record of $SOURCE -> $TARGET",
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
@@ -190,9 +214,12 @@ _QUIET_TAGS = {
     "PURGATORY_ASCOMSTR": "AS",
     "PURGATORY_LDCOMSTR": "LD",
     "PURGATORY_CHKCOMSTR": "CHK",
+    "PURGATORY_CHECKCOMSTR": "CHECK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
     "PURGATORY_INFOCOMSTR": "INFO",
 }
+# A check names the file it reads, not the report it writes.
+_QUIET_NODES = {"PURGATORY_CHECKCOMSTR": "$SOURCE"}
 
 
 def _set_output_style(env):
@@ -201,7 +228,7 @@ def _set_output_style(env):
         if env["V"]:
             env[var] = _VERBOSE_PYTHON_STEPS.get(var, "")
         else:
-            env[var] = toolenv.quiet_line(tag)
+            env[var] = toolenv.quiet_line(tag, _QUIET_NODES.get(var, "$TARGET"))
 
 
 def _set_flags(env):
@@ -317,19 +344,27 @@ def _build_info_node(env, target, relocatable, outputs, inputs,
 
 
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
-               undefined_check="purgatory.chk", c_array="kexec-purgatory.c",
-               buildinfo_file="purgatory.buildinfo", **overrides):
-    """The whole pipeline; embedded outputs wait for every gate to pass."""
+               undefined_check="purgatory.chk", check="purgatory.check",
+               c_array="kexec-purgatory.c", buildinfo_file="purgatory.buildinfo",
+               **overrides):
+    """The whole pipeline; embedded outputs wait for every gate to pass.
+
+    Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
+    the link, everything else the kernel's loader would refuse by the
+    checker."""
     objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
     outputs = env.PurgatoryCArray(c_array, ro)
     chk = env.PurgatoryUndefinedCheck(
         undefined_check, ro, PURGATORY_GATED=outputs)
-    env.Depends(outputs, chk)
+    checked = env.PurgatoryCheck(check, ro, PURGATORY_GATED=outputs)
+    env.Depends(checked, chk)
+    env.Depends(outputs, [chk, checked])
     info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, sources,
                                   linker_script=linker_script, **overrides)
-    return PurgatoryNodes(objects, ro[0], chk[0], list(outputs), info[0])
+    return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs),
+                          info[0])
 
 
 # Variables of a build that do not change its outputs, so are not passed on.
@@ -379,6 +414,7 @@ def generate(env, **defaults):
         INCPREFIX="-I", INCSUFFIX="", CPPDEFPREFIX="-D", CPPDEFSUFFIX="",
         CPPPATH=[], CPPDEFINES=[],
         PURGATORY_ENTRY="purgatory_start",
+        PURGATORY_ABI="kernel",
         PURGATORY_LDSCRIPT_FLAGS=[],
         PURGATORY_LDFLAGS=["-r", "-e", "$PURGATORY_ENTRY", "-z", "nodefaultlib"],
     )
@@ -411,6 +447,10 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_undefined_check, "$PURGATORY_CHKCOMSTR",
                                    varlist=["LD", "PURGATORY_ENTRY"]),
         suffix=".chk", src_suffix=".ro")
+    env["BUILDERS"]["PurgatoryCheck"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_purgatory_check, "$PURGATORY_CHECKCOMSTR",
+                                   varlist=["PURGATORY_ABI"]),
+        suffix=".check", src_suffix=".ro")
     env["BUILDERS"]["PurgatoryCArray"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
