@@ -34,6 +34,7 @@ def test_build_record_holds_the_sha256_of_the_blob_every_output_and_every_input(
     for name, digest in record["sources"].items():
         assert sha256(tree / name) == digest, name
     assert record["code_model"] == "pic"
+    assert record["generator"].startswith("kexec-purgatory ")
     assert "-mcmodel=small" in record["flags"]["c"]
     assert record["flags"]["ld"][-2:] == ["-T", "arch/x86/purgatory.lds"]
     for tool in ("gcc", "ld"):

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 
+from . import __version__
 from .errors import UserError
 from .files import read_bytes
 
@@ -75,6 +76,8 @@ def build_record(*, relocatable, outputs, sources, cc_version,
         "toolchain": {"cc": cc_version, "ld": ld_version},
         "code_model": code_model,
         "flags": {"c": list(cflags), "asm": list(asflags), "ld": list(ldflags)},
+        # The generator writes the outputs' text: its version is an input.
+        "generator": f"kexec-purgatory {__version__}",
     }
 
 
