@@ -61,6 +61,13 @@ def test_a_tree_that_does_not_build_exits_2_naming_the_build(tree):
     assert "build reference failed" in result.stderr
 
 
+@pytest.mark.parametrize("assignment", ["O=out", "CACHEDIR=/tmp/c", "novalue", "=x"])
+def test_set_refuses_what_repro_chooses_itself_and_malformed_assignments(tree, assignment):
+    result = kexec_purgatory_cli("repro", tree, "--set", assignment)
+    assert result.returncode == 2
+    assert "--set:" in result.stderr and result.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("text, chosen", [
     ("all", list(variations.VARIATIONS)),
     ("time,jobs", ["time", "jobs"]),

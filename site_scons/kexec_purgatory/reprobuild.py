@@ -31,6 +31,9 @@ IGNORED_SUFFIXES = (".pyc", ".egg-info")
 CONTROLLED_ENVIRONMENT = ("SOURCE_DATE_EPOCH", "TZ", "LANG", "LANGUAGE",
                           "HOSTNAME", "USER", "LOGNAME", "HOME", "SCONSFLAGS")
 
+# scons variables each build sets itself.
+SET_BY_REPRO = ("O", "CACHEDIR")
+
 SCONS_TIMEOUT = 600
 
 

@@ -37,8 +37,12 @@ def run(args):
     if args.runs < 2:
         raise UserError("--runs: at least 2 builds are needed to compare")
     for assignment in args.scons_variables:
-        if "=" not in assignment:
+        name = assignment.split("=", 1)[0]
+        if "=" not in assignment or not name:
             raise UserError(f"--set: {assignment!r} is not VAR=VALUE")
+        if name in reprobuild.SET_BY_REPRO:
+            raise UserError(f"--set: {name} is chosen by repro itself "
+                            "(the output_dir and cache variations)")
     tree = repro.find_tree(args.tree)
     chosen = repro.parse_vary(args.vary)
     with repro.workspace(args.keep) as workspace:
