@@ -33,7 +33,7 @@ class Tools:
 
 def _works(command):
     try:
-        return subprocess.run(command, capture_output=True,
+        return subprocess.run(command, capture_output=True, cwd="/",
                               timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
