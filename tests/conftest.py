@@ -86,3 +86,4 @@ def purgatory_ro(request, built):
 def host_gcc():
     """The host C compiler the tests compile helper programs with."""
     return os.environ.get("HOST_CC", "gcc")
+

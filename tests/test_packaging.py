@@ -97,9 +97,10 @@ def test_install_does_not_carry_the_build_timestamps_over(tree, tmp_path):
 def test_clean_removes_what_was_built_and_clean_install_what_was_installed(tree, tmp_path):
     pkg = tmp_path / "pkg"
     run_scons(tree, "PREFIX=/usr", f"DESTDIR={pkg}", "install")
+    installed = expected_install(tree / "build")
     run_scons(tree, "-c")
     assert files_under(tree / "build") == {".sconsign.dblite"}
-    assert files_under(pkg) == expected_install(tree / "build")
+    assert files_under(pkg) == installed
     run_scons(tree, "-c", "PREFIX=/usr", f"DESTDIR={pkg}", "install")
     assert files_under(pkg) == set()
 

@@ -47,6 +47,12 @@ VARIABLES = (
     Variable("V", "1: print full command lines instead of one line a step",
              False, kind="bool"),
     Variable("O", "output directory (the source tree stays clean)", "build"),
+    Variable("CACHEDIR", "SCons cache directory shared between builds "
+             "(outputs are the same with or without it)", ""),
+    Variable("PURGATORY_TEST_DEBUG", "TEST ONLY, never for a real build: "
+             "debug info and no path mapping, so that the reproducibility "
+             "tests can prove 'repro' catches a path-dependent build",
+             False, kind="bool"),
     Variable("PREFIX", "installation prefix", "/usr/local"),
     Variable("DESTDIR", "staging directory prepended to PREFIX by "
              "'scons install'", ""),

@@ -16,6 +16,8 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
                                               and read back before it is kept
   env.PurgatoryIhex(target, ro)               ro relocated at $LOAD_ADDR -> .hex
   env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
+  env.PurgatoryBuildInfo(target, ro, outputs, inputs)  -> purgatory.buildinfo
+  env.PurgatoryVerifyReproducible()          alias running 'kexec-purgatory repro'
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
   env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
 
@@ -33,11 +35,14 @@ import collections
 import importlib.util
 import os
 import shlex
+import subprocess
 import sys
 
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Node.FS
+import SCons.Scanner
 import SCons.Scanner.C
 import SCons.Script
 from SCons.Variables import BoolVariable, EnumVariable, Variables
@@ -81,13 +86,14 @@ def _require_module(module, package, needed_for=""):
 
 _import_package()
 
-from kexec_purgatory import embed, flags, ihex, incbin, install, linkcheck, toolenv  # noqa: E402
+from kexec_purgatory import buildinfo, embed, flags, ihex, incbin, install, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
 
 PurgatoryNodes = collections.namedtuple(
-    "PurgatoryNodes", "objects relocatable undefined_check check outputs")
+    "PurgatoryNodes",
+    "objects relocatable undefined_check check outputs buildinfo")
 
 _help_given = False
 
@@ -184,11 +190,74 @@ def _c_array(target, source, env):
     return _user_step(step)
 
 
+def _build_info(target, source, env):
+    """Write the build record: source[0] is purgatory.ro, the built
+    sources are the generated outputs, the rest (with the headers the
+    scanner found) are the inputs."""
+    tree = env.Dir("#").abspath
+    out_dir = target[0].dir.abspath
+
+    def step():
+        built = [n for n in source[1:] if n.has_builder()]
+        inputs = {}
+        for node in [*source[1:], *(target[0].implicit or [])]:
+            if node.has_builder() or not isinstance(node, SCons.Node.FS.File):
+                continue
+            path = node.srcnode().abspath
+            if path.startswith(os.path.join(tree, "")):
+                inputs[os.path.relpath(path, tree)] = path
+
+        # The path maps as placeholders: their values are the build's paths.
+        path_maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
+                                           buildinfo.OUTPUT_PLACEHOLDER)
+
+        def effective(kind):
+            words = env.subst_list(_BUILDINFO_FLAGS[kind], target=target,
+                                   source=source)[0]
+            words = buildinfo.path_free([str(w) for w in words], tree, out_dir)
+            if kind != "ld" and env["PURGATORY_PREFIX_MAP"]:
+                words += path_maps
+            return words
+        record = buildinfo.build_record(
+            relocatable=source[0].abspath,
+            outputs={os.path.relpath(n.abspath, out_dir): n.abspath
+                     for n in built},
+            sources=dict(sorted(inputs.items())),
+            cc_version=buildinfo.first_version_line(
+                shlex.split(env.subst("$CC")), env["ENV"]),
+            ld_version=buildinfo.first_version_line(
+                shlex.split(env.subst("$LD")), env["ENV"]),
+            code_model=env["CODE_MODEL"],
+            cflags=effective("c"), asflags=effective("asm"),
+            ldflags=effective("ld"))
+        write_atomically(target[0].abspath, buildinfo.dumps(record))
+    return _user_step(step)
+
+
+# The flags a build record lists (the path maps as placeholders).
+_BUILDINFO_FLAGS = {
+    "c": "$PURGATORY_CFLAGS $_CPPDEFFLAGS $_PURGATORY_INCFLAGS",
+    "asm": "$PURGATORY_ASFLAGS $_CPPDEFFLAGS $_PURGATORY_INCFLAGS",
+    "ld": "$PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS",
+}
+
+
+def _scan_source_headers(node, env, path):
+    """Headers of the C and assembler inputs (not of generated outputs)."""
+    if node.has_builder() or node.get_suffix() not in (".c", ".S", ".h"):
+        return []
+    return _C_SCANNER(node, env, path)
+
+
+_C_SCANNER = SCons.Scanner.C.CScanner()
+
+
 # What V=1 prints for the steps that run in Python: an equivalent command.
 _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_CHKCOMSTR": " ".join(linkcheck.link_command(
         "$LD", "$SOURCE", "$TARGET", "$PURGATORY_ENTRY")),
     "PURGATORY_CHECKCOMSTR": "kexec-purgatory check --abi $PURGATORY_ABI $SOURCE",
+    "PURGATORY_INFOCOMSTR": "# build record of $SOURCE -> $TARGET",
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
                               "--size-symbol $SIZE_SYMBOL -o $TARGET $SOURCE"),
@@ -212,6 +281,7 @@ _QUIET_TAGS = {
     "PURGATORY_INCBINCOMSTR": "INCBIN",
     "PURGATORY_IHEXCOMSTR": "IHEX",
     "PURGATORY_INSTALLCOMSTR": "INSTALL",
+    "PURGATORY_INFOCOMSTR": "INFO",
 }
 # A check names the file it reads, not the report it writes.
 _QUIET_NODES = {"PURGATORY_CHECKCOMSTR": "$SOURCE"}
@@ -237,6 +307,13 @@ def _set_flags(env):
             env["CODE_MODEL"], kept_c, kept_cpp)
         env["PURGATORY_ASFLAGS"] = flags.purgatory_asflags(
             env["CODE_MODEL"], kept_cpp)
+        if env["PURGATORY_TEST_DEBUG"]:
+            env["PURGATORY_CFLAGS"] += flags.TEST_DEBUG_CFLAGS
+            env["PURGATORY_PREFIX_MAP"] = []
+        else:
+            tree = env.Dir("#").abspath
+            env["PURGATORY_PREFIX_MAP"] = flags.prefix_map_flags(
+                tree, os.path.normpath(os.path.join(tree, env.subst("$O"))))
         _validate_names(env, {})
         install.source_date_epoch(env["ENV"])
     except UserError as e:
@@ -360,10 +437,27 @@ def _install_method(env, directory, sources):
             for node in env.Flatten([sources])]
 
 
+def _build_info_node(env, target, relocatable, outputs, inputs,
+                     linker_script=None, **overrides):
+    """The build record of ``relocatable`` and ``outputs``; ``inputs`` are
+    the sources (their headers are found by scanning)."""
+    inputs = list(inputs)
+    if linker_script is not None:
+        script = env.File(linker_script)
+        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
+        inputs.append(script)
+    nodes = env._PurgatoryBuildInfo(target, [relocatable, *outputs, *inputs],
+                                    **overrides)
+    _dependency_on(env, nodes, "CC")
+    _dependency_on(env, nodes, "LD")
+    return nodes
+
+
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", check="purgatory.check",
                c_array="kexec-purgatory.c", incbin="kexec-purgatory.S",
-               ihex="purgatory.hex", formats=None, **overrides):
+               ihex="purgatory.hex", buildinfo_file="purgatory.buildinfo",
+               formats=None, **overrides):
     """The whole pipeline; embedded outputs wait for every gate to pass.
 
     Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
@@ -394,7 +488,34 @@ def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
     checked = env.PurgatoryCheck(check, ro, PURGATORY_GATED=outputs)
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
-    return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs))
+    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, sources,
+                                  linker_script=linker_script, **overrides)
+    return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs),
+                          info[0])
+
+
+# Variables of a build that do not change its outputs, so are not passed on.
+_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR"}
+
+
+def _verify_reproducible(env, alias="verify-reproducible"):
+    """An alias running ``kexec-purgatory repro`` on this tree with the
+    build's own variables; it fails when the builds differ."""
+    sets = [f"--set={name}={value}"
+            for name, value in sorted(SCons.Script.ARGUMENTS.items())
+            if name not in _NOT_FOR_REPRO]
+    package_parent = os.path.dirname(os.path.dirname(embed.__file__))
+    command = [sys.executable, "-m", "kexec_purgatory", "repro",
+               env.Dir("#").abspath, *sets]
+
+    def repro(target, source, env):
+        path = os.pathsep.join(p for p in (package_parent,
+                                           os.environ.get("PYTHONPATH")) if p)
+        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+    node = env.Alias(alias, [], SCons.Action.Action(
+        repro, "kexec-purgatory repro " + " ".join(command[4:])))
+    env.AlwaysBuild(node)
+    return node
 
 
 def _add_help(variables, env):
@@ -409,6 +530,8 @@ def generate(env, **defaults):
     variables.Update(env)
     _add_help(variables, env)
     env["PURGATORY_VARIABLE_NAMES"] = sorted(NAMES)
+    if env["CACHEDIR"]:
+        env.CacheDir(env.subst("$CACHEDIR"))
     env["ENV"] = toolenv.command_environment(os.environ)
     _set_flags(env)
     _require_tools(env)
@@ -429,12 +552,16 @@ def generate(env, **defaults):
     # command's signature: changing it rebuilds.
     env["_PURGATORY_INCFLAGS"] = ("${_concat(INCPREFIX, CPPPATH, INCSUFFIX, "
                                   "__env__, RDirs, TARGET, SOURCE)}")
+    # The path maps are left out of the signature ($( $)): they only undo
+    # the build path, so a CacheDir serves builds in any directory.
     env["PURGATORY_CCCOM"] = ("$CC -o $TARGET -c $PURGATORY_CFLAGS "
                               "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
-                              "$_PURGATORY_FORCED_INCLUDE_FLAGS $SOURCE")
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS "
+                              "$( $PURGATORY_PREFIX_MAP $) $SOURCE")
     env["PURGATORY_ASCOM"] = ("$CC -o $TARGET -c $PURGATORY_ASFLAGS "
                               "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
-                              "$_PURGATORY_FORCED_INCLUDE_FLAGS $SOURCE")
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS "
+                              "$( $PURGATORY_PREFIX_MAP $) $SOURCE")
     env["PURGATORY_LDCOM"] = ("$LD $PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS "
                               "-o $TARGET $SOURCES")
 
@@ -474,6 +601,19 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
                                    varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),
         single_source=True)
+    env["BUILDERS"]["_PurgatoryBuildInfo"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(
+            _build_info, "$PURGATORY_INFOCOMSTR",
+            varlist=["CC", "LD", "CODE_MODEL", "PURGATORY_CFLAGS",
+                     "PURGATORY_TEST_DEBUG",
+                     "PURGATORY_ASFLAGS", "PURGATORY_LDFLAGS",
+                     "PURGATORY_LDSCRIPT_FLAGS", "_CPPDEFFLAGS",
+                     "_PURGATORY_INCFLAGS"]),
+        suffix=".buildinfo",
+        source_scanner=SCons.Scanner.Scanner(
+            function=_scan_source_headers,
+            path_function=SCons.Scanner.FindPathDirs("CPPPATH"),
+            recursive=True))
     env["BUILDERS"]["_PurgatoryTestRun"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_test_run, None), suffix=".json", src_suffix=".ro")
     env.AddMethod(_emulator_test_run, "PurgatoryTestRun")
@@ -481,6 +621,8 @@ def generate(env, **defaults):
     env.AddMethod(_incbin_method, "PurgatoryIncbin")
     env.AddMethod(_ihex_method, "PurgatoryIhex")
     env.AddMethod(_install_method, "PurgatoryInstall")
+    env.AddMethod(_build_info_node, "PurgatoryBuildInfo")
+    env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
 
