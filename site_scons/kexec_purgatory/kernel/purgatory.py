@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The kernel's own purgatory: its six objects and the commands Kbuild runs.
+
+From the evaluated flag table (``flags``) this assembles, per object, the
+same argument words Kbuild's ``c_flags``/``a_flags`` give the compiler, in the
+same order, and the ``ld`` arguments of ``purgatory.ro`` and ``purgatory.chk``.
+Only the dependency-file option (``-Wp,-MMD,...``) is left out: it does not
+change the object.
+"""
+
+import re
+from dataclasses import dataclass
+
+from . import flags as flag_table
+
+# $(obj): where the purgatory's Makefile lives; it names the module file.
+DIRECTORY = "arch/x86/purgatory"
+
+# purgatory-y, in link order, with the source each one is built from.
+OBJECTS = (
+    ("purgatory.o", "arch/x86/purgatory/purgatory.c"),
+    ("stack.o", "arch/x86/purgatory/stack.S"),
+    ("setup-x86_64.o", "arch/x86/purgatory/setup-x86_64.S"),
+    ("sha256.o", "lib/crypto/sha256.c"),
+    ("entry64.o", "arch/x86/purgatory/entry64.S"),
+    ("string.o", "arch/x86/boot/compressed/string.c"),
+)
+
+
+@dataclass
+class KernelObject:
+    name: str          # e.g. "sha256.o"
+    source: str        # as the command line spells it
+    language: str      # "c" or "asm"
+    flags: list        # everything between $(CC) and "-c -o OUT SOURCE"
+
+    def command(self, cc, output):
+        return [*cc, *self.flags, "-c", "-o", output, self.source]
+
+
+def filter_out(patterns, words):
+    """GNU make's $(filter-out): drop every word matching a pattern, where a
+    pattern's first ``%`` matches any run of characters."""
+    regexes = [re.compile(re.escape(p).replace("%", ".*", 1) + r"\Z")
+               for p in patterns]
+    return [w for w in words if not any(r.match(w) for r in regexes)]
+
+
+def _name_fix(name):
+    return name.replace("-", "_").replace(",", "_")
+
+
+def _linuxinclude(srctree, objtree, out_of_tree):
+    arch = "arch/x86"
+    includes = [f"-I{srctree}/{arch}/include",
+                f"-I{objtree}/{arch}/include/generated"]
+    if out_of_tree:
+        includes.append(f"-I{srctree}/include")
+    includes += [f"-I{objtree}/include",
+                 f"-I{srctree}/{arch}/include/uapi",
+                 f"-I{objtree}/{arch}/include/generated/uapi",
+                 f"-I{srctree}/include/uapi",
+                 f"-I{objtree}/include/generated/uapi",
+                 "-include", f"{srctree}/include/linux/compiler-version.h",
+                 "-include", f"{srctree}/include/linux/kconfig.h"]
+    return includes
+
+
+class KernelPurgatory:
+    """What Kbuild would run to build ``tree``'s purgatory.
+
+    ``srctree``/``objtree`` are the spellings used in command lines: Kbuild's
+    own (``tree.srctree`` and ``.``, run from OBJ) by default, absolute paths
+    when the commands run from elsewhere.  Neither enters the objects: there
+    is no debug info, __FILE__ loses the ``srctree`` prefix and STT_FILE
+    symbols hold base names.
+    """
+
+    def __init__(self, tree, cc=("gcc",), ld=("ld",), srctree=None,
+                 objtree="."):
+        self.tree = tree
+        self.cc, self.ld = tuple(cc), tuple(ld)
+        srctree = tree.srctree if srctree is None else srctree
+        self.srctree, self.objtree = srctree, objtree
+        table = flag_table.derive(tree, srctree, cc=self.cc, ld=self.ld)
+        self.table = table
+        out_of_tree = tree.building_out_of_srctree
+        common = ["-nostdinc", *_linuxinclude(srctree, objtree, out_of_tree)]
+        local = (["-I", f"{srctree}/{DIRECTORY}", "-I", f"{objtree}/{DIRECTORY}"]
+                 if out_of_tree else [])
+        kbuild_cflags = filter_out(table["PURGATORY_FILTER_OUT"],
+                                   table["CFLAGS"])
+        self.objects = []
+        for name, source in OBJECTS:
+            spelled = f"{srctree}/{source}"
+            if source.endswith(".c"):
+                stem = name[:-len(".o")]
+                own = filter_out(table["PURGATORY_CFLAGS_REMOVE"],
+                                 table["CPPFLAGS"] + kbuild_cflags)
+                own += table[f"CFLAGS_{name}"] + table["PURGATORY_CFLAGS"]
+                own += table["NOSANITIZE_CFLAGS"]
+                defines = [
+                    f'-DKBUILD_MODFILE="{DIRECTORY}/{stem}"',
+                    f'-DKBUILD_BASENAME="{_name_fix(stem)}"',
+                    f'-DKBUILD_MODNAME="{_name_fix(stem)}"',
+                    f"-D__KBUILD_MODNAME=kmod_{_name_fix(stem)}"]
+                words = [*common, "-include",
+                         f"{srctree}/include/linux/compiler_types.h",
+                         *own, *local, *table["CFLAGS_KERNEL"], *defines]
+                self.objects.append(KernelObject(name, spelled, "c", words))
+            else:
+                own = filter_out(table["ASFLAGS_REMOVE"],
+                                 table["CPPFLAGS"] + table["AFLAGS"])
+                self.objects.append(KernelObject(
+                    name, spelled, "asm", [*common, *own, *local]))
+
+    def link_flags(self, target):
+        """``ld`` arguments before the inputs, for ``purgatory.ro`` or
+        ``purgatory.chk``."""
+        return self.table["LDFLAGS"] + self.table[f"LDFLAGS_{target}"]
+
+    def link_command(self, target, inputs, output):
+        return [*self.ld, *self.link_flags(target), *inputs, "-o", output]
