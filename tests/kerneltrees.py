@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Prepared Debian Linux 6.1 trees for the kernel-mode tests, in a cache.
+
+``prepared(flavour)`` returns (SRC, OBJ): Debian's ``linux-source-6.1``
+extracted once, and an output directory per configuration flavour that went
+through ``make O=OBJ olddefconfig prepare`` and ``make O=OBJ
+arch/x86/purgatory/``, so it holds Kbuild's own purgatory.ro and .cmd files
+to compare with.  Every step writes into a temporary directory and renames it
+when done, so an interrupted run leaves nothing half-made behind.
+
+The cache is ``$KEXEC_PURGATORY_KERNEL_CACHE`` or
+``~/.cache/kexec-purgatory/linux-6.1``.  Run this file to fill it ahead of the
+tests (CI does, and caches the directory).
+
+Needs: apt-get (Debian 12 sources), make, gcc, bc, bison, flex, libelf-dev,
+libssl-dev, xz-utils.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PACKAGES = ("linux-source-6.1", "linux-config-6.1")
+
+# flavour -> (Debian config file in linux-config-6.1, scripts/config edits)
+FLAVOURS = {
+    "amd64": ("config.amd64_none_amd64.xz", ()),
+    "cloud-amd64": ("config.amd64_none_cloud-amd64.xz", ()),
+    # The Debian flavours differ little where the purgatory is concerned;
+    # this one flips the options the flag table gates, to test the gates.
+    "cloud-amd64-tweaked": ("config.amd64_none_cloud-amd64.xz", (
+        "--disable", "FUNCTION_TRACER", "--disable", "STACK_TRACER",
+        "--enable", "X86_KERNEL_IBT",
+        "--disable", "STACKPROTECTOR_STRONG",
+        "--disable", "CC_OPTIMIZE_FOR_PERFORMANCE",
+        "--enable", "CC_OPTIMIZE_FOR_SIZE",
+        "--disable", "INIT_STACK_ALL_ZERO",
+        "--enable", "INIT_STACK_ALL_PATTERN",
+        "--disable", "SLS",
+        "--set-val", "FRAME_WARN", "1024",
+        "--disable", "DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT",
+        "--enable", "DEBUG_INFO_DWARF5",
+        "--enable", "DEBUG_INFO_COMPRESSED",
+    )),
+}
+
+BUILD_TOOLS = {"make": "make", "gcc": "gcc", "bc": "bc", "bison": "bison",
+               "flex": "flex", "xz": "xz-utils", "apt-get": "apt"}
+
+
+class NotPrepared(Exception):
+    """A step of preparing the cache failed; the message says which."""
+
+
+def cache_dir():
+    default = Path.home() / ".cache/kexec-purgatory/linux-6.1"
+    return Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE", default))
+
+
+def _run(argv, cwd=None):
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                            env=dict(os.environ, LC_ALL="C"))
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise NotPrepared(f"{' '.join(map(str, argv))} failed "
+                          f"({result.returncode}):\n" + "\n".join(tail))
+    return result.stdout
+
+
+def _step(final, make):
+    """Run ``make(tmp)`` into a fresh directory and rename it to ``final``."""
+    if final.exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        make(tmp)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _step_in_place(final, make):
+    """Like _step, for a Kbuild output directory: Kbuild records its own path
+    in some generated files, so it is made where it stays, and a stamp file
+    written last marks it complete."""
+    stamp = final / ".kexec-purgatory-prepared"
+    if stamp.exists():
+        return final
+    shutil.rmtree(final, ignore_errors=True)
+    final.mkdir(parents=True)
+    make(final)
+    stamp.write_text("done\n")
+    return final
+
+
+def _missing_tools():
+    return sorted({pkg for tool, pkg in BUILD_TOOLS.items()
+                   if not shutil.which(tool)})
+
+
+def _download(tmp):
+    _run(["apt-get", "download", *PACKAGES], cwd=tmp)
+
+
+def _extract_source(debs):
+    def make(tmp):
+        deb = next(debs.glob("linux-source-6.1_*.deb"))
+        _run(["dpkg-deb", "-x", deb, tmp / "deb"])
+        tarball = next((tmp / "deb/usr/src").glob("linux-source-6.1.tar.*"))
+        _run(["tar", "-x", "-C", tmp, "--strip-components=1", "-f", tarball])
+        shutil.rmtree(tmp / "deb")
+    return make
+
+
+def _extract_configs(debs):
+    def make(tmp):
+        deb = next(debs.glob("linux-config-6.1_*.deb"))
+        _run(["dpkg-deb", "-x", deb, tmp])
+    return make
+
+
+def _prepare(src, configs, flavour):
+    config_name, edits = FLAVOURS[flavour]
+
+    def make(tmp):
+        packed = configs / "usr/src/linux-config-6.1" / config_name
+        (tmp / ".config").write_bytes(_run_bytes(["xz", "-dc", packed]))
+        if edits:
+            _run([src / "scripts/config", "--file", tmp / ".config", *edits])
+        jobs = "-j2"
+        _run(["make", "-s", jobs, "-C", src, f"O={tmp}", "olddefconfig"])
+        _run(["make", "-s", jobs, "-C", src, f"O={tmp}", "prepare"])
+        _run(["make", "-s", jobs, "-C", src, f"O={tmp}",
+              "arch/x86/purgatory/"])
+    return make
+
+
+def _run_bytes(argv):
+    return subprocess.run(argv, check=True, capture_output=True).stdout
+
+
+def prepared(flavour):
+    """(SRC, OBJ) of a prepared tree of ``flavour``; raises NotPrepared."""
+    missing = _missing_tools()
+    if missing:
+        raise NotPrepared("missing build tools: apt-get install "
+                          + " ".join(missing + ["libelf-dev", "libssl-dev"]))
+    root = cache_dir()
+    debs = _step(root / "debs", _download)
+    src = _step(root / "src", _extract_source(debs))
+    configs = _step(root / "configs", _extract_configs(debs))
+    obj = _step_in_place(root / f"obj-{flavour}",
+                         _prepare(src, configs, flavour))
+    return src, obj
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or FLAVOURS:
+        print(*prepared(name))
