@@ -13,20 +13,12 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .errors import UserError
+from .files import read_bytes
 
 # What pyelftools raises on truncated or corrupted input besides ELFError.
 DAMAGED_ELF_ERRORS = (ELFError, ValueError, KeyError, IndexError,
                       AssertionError, EOFError, OverflowError, TypeError,
                       MemoryError, io.UnsupportedOperation)
-
-
-def read_bytes(path):
-    """Read a whole input file, or raise UserError naming it."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read: {e.strerror}") from None
 
 
 def parse_elf(data, name):

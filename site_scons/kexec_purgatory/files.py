@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Reading inputs and writing outputs with errors that name the file.
+
+Outputs go through a temporary file and a rename, so a failed or
+interrupted build never leaves a half-written file that a later build (or
+a packager) would trust.
+"""
+
+import os
+import tempfile
+
+from .errors import UserError
+
+
+def read_bytes(path):
+    """Read a whole input file, or raise UserError naming it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def write_atomically(path, data, mode=0o644):
+    """Write ``data`` (bytes) to ``path`` through a temporary file and rename.
+
+    The mode is fixed rather than taken from the umask, so that the output
+    is the same file whoever builds it.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory,
+                                   prefix=f".{os.path.basename(path)}.")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise UserError(f"{path}: cannot write: {e.strerror}") from None
+        raise
+
+
+def remove_stale(paths):
+    """Remove outputs that a failed gate must not let a later step trust."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise UserError(f"{path}: cannot remove stale output: {e.strerror}") from None

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The environment the build's commands run in.
+
+SCons runs commands with a minimal environment; the purgatory's commands
+get the user's PATH (so CROSS_COMPILE toolchains and ccache-free compilers
+are found as in a shell), a fixed locale and time zone (so tool messages
+and anything time-formatted are the same everywhere), and
+SOURCE_DATE_EPOCH when the caller set it.
+"""
+
+PASSED_THROUGH = ("PATH", "SOURCE_DATE_EPOCH")
+
+FIXED = {"LC_ALL": "C", "TZ": "UTC"}
+
+
+def command_environment(environ):
+    """The ENV for the build's commands, from the caller's ``os.environ``."""
+    env = {name: environ[name] for name in PASSED_THROUGH if name in environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(FIXED)
+    return env
+
+
+def quiet_line(tag):
+    """A Kbuild-style progress line: two spaces, the tag in 8 columns."""
+    return f"  {tag:<8}$TARGET"

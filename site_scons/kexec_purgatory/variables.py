@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The command-line variables of a purgatory build, as plain data.
+
+The SCons tool turns this table into ``SCons.Variables`` (so ``scons -h``
+lists them); other front ends can read it as it is.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    help: str
+    default: object
+    kind: str = "string"          # string | bool | enum
+    allowed: tuple = ()
+
+
+VARIABLES = (
+    Variable("CROSS_COMPILE", "prefix of the toolchain's commands, "
+             "e.g. x86_64-linux-gnu-", ""),
+    Variable("CC", "C compiler (also assembles .S)", "${CROSS_COMPILE}gcc"),
+    Variable("LD", "linker", "${CROSS_COMPILE}ld"),
+    Variable("OBJCOPY", "objcopy", "${CROSS_COMPILE}objcopy"),
+    Variable("CFLAGS", "extra C flags; flags that break a freestanding "
+             "purgatory are dropped and named", ""),
+    Variable("CPPFLAGS", "extra preprocessor flags (C and .S), filtered "
+             "like CFLAGS", ""),
+    Variable("LDFLAGS", "accepted for packaging, never used: purgatory.ro "
+             "is linked with ld -r, and LDFLAGS are compiler-driver flags", ""),
+    Variable("CODE_MODEL", "pic: -fpic -mcmodel=small -fvisibility=hidden "
+             "(Linux since 2024); large: -mcmodel=large -fno-pic", "pic",
+             kind="enum", allowed=("pic", "large")),
+    Variable("ARRAY_SYMBOL", "name of the embedded byte array",
+             "kexec_purgatory"),
+    Variable("SIZE_SYMBOL", "name of the embedded size variable",
+             "kexec_purgatory_size"),
+    Variable("V", "1: print full command lines instead of one line a step",
+             False, kind="bool"),
+    Variable("O", "output directory (the source tree stays clean)", "build"),
+    Variable("PREFIX", "installation prefix", "/usr/local"),
+    Variable("DESTDIR", "staging directory prepended to PREFIX by "
+             "'scons install'", ""),
+)
+
+NAMES = frozenset(v.name for v in VARIABLES)
