@@ -13,17 +13,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "site_scons"))
 
 # What a build needs from the tree; everything else stays behind.
-TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch")
+TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch",
+                "kernel")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".sconsign*")
 
 CODE_MODELS = ("pic", "large")
 
 
-def copy_tree(dest):
-    """A fresh copy of the buildable tree at ``dest``; returns its Path."""
+def copy_tree(dest, entries=TREE_ENTRIES):
+    """A fresh copy of the buildable tree (or of its ``entries``) at
+    ``dest``; returns its Path."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in TREE_ENTRIES:
+    for name in entries:
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=IGNORED)
@@ -47,8 +49,9 @@ def run_scons(tree, *args, check=True, env=None, cwd=None):
 def tree_listing(root):
     """Every file under ``root`` with its size and mtime, for 'untouched' checks."""
     root = Path(root)
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}
+    stats = {str(p.relative_to(root)): p.lstat() for p in root.rglob("*")}
+    return {name: (st.st_size, st.st_mtime_ns)
+            for name, st in sorted(stats.items())}
 
 
 @pytest.fixture
@@ -80,3 +83,28 @@ def purgatory_ro(request, built):
 def host_gcc():
     """The host C compiler the tests compile helper programs with."""
     return os.environ.get("HOST_CC", "gcc")
+
+
+def embedded_bytes(c_array, workdir):
+    """Compile ``c_array`` (kexec-purgatory.c) with the host gcc and a main
+    that writes the array out; returns (bytes, kexec_purgatory_size, the
+    array's address modulo 8)."""
+    workdir = Path(workdir)
+    main = workdir / "dump.c"
+    main.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        "extern const unsigned char kexec_purgatory[];\n"
+        "extern const size_t kexec_purgatory_size;\n"
+        "int main(int argc, char **argv)\n{\n"
+        "\tFILE *f = fopen(argv[1], \"wb\");\n"
+        "\tfwrite(kexec_purgatory, 1, kexec_purgatory_size, f);\n"
+        "\tprintf(\"%zu %u\\n\", kexec_purgatory_size,\n"
+        "\t       (unsigned)((uintptr_t)kexec_purgatory % 8));\n"
+        "\treturn fclose(f) != 0;\n}\n")
+    exe = workdir / "dump"
+    subprocess.run([host_gcc(), "-Wall", "-Werror", "-o", exe, main, c_array],
+                   check=True)
+    result = subprocess.run([exe, workdir / "blob"], check=True,
+                            capture_output=True, text=True)
+    size, misalignment = map(int, result.stdout.split())
+    return (workdir / "blob").read_bytes(), size, misalignment

@@ -39,6 +39,12 @@ VARIABLES = (
     Variable("V", "1: print full command lines instead of one line a step",
              False, kind="bool"),
     Variable("O", "output directory (the source tree stays clean)", "build"),
+    Variable("KERNEL", "kernel mode: a Linux source tree whose own "
+             "arch/x86/purgatory is built as Kbuild would, byte for byte "
+             "(SRC is only read)", ""),
+    Variable("KERNEL_O", "kernel mode: KERNEL's configured, prepared output "
+             "directory (make O=... olddefconfig prepare); default: KERNEL",
+             ""),
     Variable("PREFIX", "installation prefix", "/usr/local"),
     Variable("DESTDIR", "staging directory prepended to PREFIX by "
              "'scons install'", ""),

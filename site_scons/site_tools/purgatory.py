@@ -11,7 +11,8 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryRelocatable(target, objects)   ld -r -> purgatory.ro
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
-  env.Purgatory(sources, linker_script=...)   all of them, in order, gated
+  env.Purgatory(sources, linker_script=..., objects=...)
+                                              all of them, in order, gated
 
 The command-line variables (``scons -h``) come from
 ``kexec_purgatory.variables``; ``generate(env, **defaults)`` lets a tree
@@ -194,11 +195,16 @@ def _object(env, source, target=None, **overrides):
     return nodes
 
 
-def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
+def _purgatory(env, sources=(), linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", c_array="kexec-purgatory.c",
-               **overrides):
-    """The whole pipeline; embedded outputs wait for every gate to pass."""
-    objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
+               objects=(), **overrides):
+    """The whole pipeline; embedded outputs wait for every gate to pass.
+
+    ``objects`` are already built (e.g. by PurgatoryObject calls with flags
+    of their own, as a kernel tree's objects have); they are linked after
+    those compiled from ``sources``, in the order given."""
+    objects = [*(env.PurgatoryObject(source=s, **overrides)[0]
+                 for s in sources), *env.Flatten(list(objects))]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
     outputs = env.PurgatoryCArray(c_array, ro)

@@ -38,6 +38,24 @@ class KernelObject:
         return [*cc, *self.flags, "-c", "-o", output, self.source]
 
 
+def split_include_dirs(words):
+    """(words without their -I options, the -I directories in order).
+
+    Builders take include directories apart (SCons scans them for header
+    dependencies); moving every -I to the end keeps their relative order,
+    which is all the preprocessor's search depends on."""
+    rest, dirs = [], []
+    words = iter(words)
+    for word in words:
+        if word == "-I":
+            dirs.append(next(words))
+        elif word.startswith("-I"):
+            dirs.append(word[2:])
+        else:
+            rest.append(word)
+    return rest, dirs
+
+
 def filter_out(patterns, words):
     """GNU make's $(filter-out): drop every word matching a pattern, where a
     pattern's first ``%`` matches any run of characters."""

@@ -36,7 +36,8 @@ _PREPARED_FILES = (
 
 
 def _prepare_command(src, obj):
-    return f"make -C {src} O={obj} olddefconfig prepare"
+    output = f" O={obj}" if obj != src else ""
+    return f"make -C {src}{output} olddefconfig prepare"
 
 
 def _kernel_version(src):

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Kernel mode end to end: scons builds a real Debian 6.1 tree's purgatory,
+byte-identical to Kbuild's, from this repository and as a drop-in SConscript.
+
+The trees come prepared from the cache (tests/kerneltrees.py); the first run
+fills it, which takes about a minute.
+"""
+
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_tree, embedded_bytes, run_scons, tree_listing
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kerneltrees  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# Kernel mode needs nothing of this repository's own purgatory sources.
+KERNEL_MODE_ENTRIES = ("SConstruct", "site_scons", "kernel")
+KBUILD_DIR = "arch/x86/purgatory"
+OBJECTS = ("purgatory.o", "stack.o", "setup-x86_64.o", "sha256.o",
+           "entry64.o", "string.o")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return copy_tree(tmp_path_factory.mktemp("repo"), KERNEL_MODE_ENTRIES)
+
+
+@pytest.fixture(scope="module", params=tuple(kerneltrees.FLAVOURS))
+def kernel_build(request, repo, tmp_path_factory):
+    """One scons kernel-mode build per flavour; the listings of SRC and OBJ
+    before and after it."""
+    src, obj = kerneltrees.prepared(request.param)
+    before = tree_listing(src), tree_listing(obj)
+    out = tmp_path_factory.mktemp(f"out-{request.param}")
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}")
+    after = tree_listing(src), tree_listing(obj)
+    return dict(src=src, obj=obj, out=out, result=result, before=before,
+                after=after)
+
+
+def assert_same_files(names, ours, kbuilds):
+    for name in names:
+        assert filecmp.cmp(Path(ours) / name, Path(kbuilds) / name,
+                           shallow=False), name
+
+
+def scons_error(result):
+    """The one line scons printed for a failed build."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_kernel_mode_builds_kbuilds_objects_and_purgatory_ro_byte_for_byte(
+        kernel_build):
+    assert_same_files(OBJECTS + ("purgatory.ro",), kernel_build["out"],
+                      kernel_build["obj"] / KBUILD_DIR)
+
+
+def test_kernel_mode_prints_one_kbuild_line_per_step(kernel_build):
+    out = kernel_build["out"]
+    lines = kernel_build["result"].stdout.splitlines()
+    for tag, name in (("CC", "sha256.o"), ("AS", "entry64.o"),
+                      ("LD", "purgatory.ro"), ("CHK", "purgatory.chk"),
+                      ("BIN2C", "kexec-purgatory.c")):
+        assert f"  {tag:<8}{out / name}" in lines
+
+
+def test_kernel_mode_only_reads_the_source_and_output_trees(kernel_build):
+    assert kernel_build["after"] == kernel_build["before"]
+
+
+def test_kernel_mode_c_array_holds_kbuilds_purgatory_ro(kernel_build,
+                                                        tmp_path):
+    blob, size, misalignment = embedded_bytes(
+        kernel_build["out"] / "kexec-purgatory.c", tmp_path)
+    kbuilds = (kernel_build["obj"] / KBUILD_DIR / "purgatory.ro").read_bytes()
+    assert blob == kbuilds and size == len(kbuilds) and misalignment == 0
+
+
+def test_kernel_mode_second_run_rebuilds_nothing(repo, kernel_build):
+    again = run_scons(repo, f"KERNEL={kernel_build['src']}",
+                      f"KERNEL_O={kernel_build['obj']}",
+                      f"O={kernel_build['out']}")
+    assert "is up to date" in again.stdout
+    assert not any(line.startswith("  ") for line in again.stdout.splitlines())
+
+
+def test_sconscript_dropped_into_a_kernel_tree_builds_the_same_purgatory(
+        repo, tmp_path):
+    """Copied to SRC/arch/x86/purgatory/SConscript and run with scons -f,
+    it builds the same bytes and adds nothing to the tree but itself."""
+    src, obj = kerneltrees.prepared("cloud-amd64")
+    tree = tmp_path / "linux"
+    subprocess.run(["cp", "-al", src, tree], check=True)   # hard links: fast
+    shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
+    before = tree_listing(tree)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "SCons", "-Q", "-C", tree, "-f",
+         f"{KBUILD_DIR}/SConscript", f"--site-dir={repo / 'site_scons'}",
+         f"KERNEL_O={obj}", f"O={out}"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_files(OBJECTS + ("purgatory.ro",), out, obj / KBUILD_DIR)
+    assert tree_listing(tree) == before
+
+
+def test_dropped_in_sconscript_without_O_refuses_to_write_into_the_tree(
+        repo, tmp_path):
+    src, obj = kerneltrees.prepared("cloud-amd64")
+    tree = tmp_path / "linux"
+    subprocess.run(["cp", "-al", src, tree], check=True)
+    shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
+    before = tree_listing(tree)
+    result = subprocess.run(
+        [sys.executable, "-m", "SCons", "-Q", "-C", tree, "-f",
+         f"{KBUILD_DIR}/SConscript", f"--site-dir={repo / 'site_scons'}",
+         f"KERNEL_O={obj}"], capture_output=True, text=True)
+    assert "O=" in scons_error(result)
+    assert tree_listing(tree) == before
+
+
+def test_unprepared_output_directory_gets_one_line_saying_what_to_run(
+        repo, tmp_path):
+    src, prepared_obj = kerneltrees.prepared("amd64")
+    obj = tmp_path / "obj"
+    obj.mkdir()
+    shutil.copy(prepared_obj / ".config", obj / ".config")
+    out = tmp_path / "out"
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}",
+                       check=False)
+    line = scons_error(result)
+    assert "not prepared" in line
+    assert f"make -C {src} O={obj} olddefconfig prepare" in line
+    assert not (out / "purgatory.ro").exists()
+
+
+def test_source_tree_without_configuration_gets_one_line_saying_what_to_run(
+        repo, tmp_path):
+    src, _ = kerneltrees.prepared("amd64")
+    result = run_scons(repo, f"KERNEL={src}", f"O={tmp_path / 'out'}",
+                       check=False)
+    line = scons_error(result)
+    assert "no .config" in line and f"make -C {src} olddefconfig prepare" \
+        in line
+
+
+def test_configuration_for_another_architecture_is_named(repo, tmp_path):
+    src, _ = kerneltrees.prepared("amd64")
+    obj = tmp_path / "obj-arm64"
+    subprocess.run(["make", "-s", "-C", src, "ARCH=arm64", f"O={obj}",
+                    "defconfig"], check=True, capture_output=True,
+                   env=dict(os.environ, LC_ALL="C"))
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
+                       f"O={tmp_path / 'out'}", check=False)
+    line = scons_error(result)
+    assert "a configuration for arm64, not x86_64" in line
+    assert "olddefconfig prepare" in line
+
+
+def test_user_cflags_are_refused_in_kernel_mode(repo, tmp_path):
+    src, obj = kerneltrees.prepared("amd64")
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
+                       f"O={tmp_path / 'out'}", "CFLAGS=-O1", check=False)
+    assert "CFLAGS: not used in kernel mode" in scons_error(result)
