@@ -165,9 +165,12 @@ def prepared(flavour):
         raise NotPrepared("missing build tools: apt-get install "
                           + " ".join(missing + ["libelf-dev", "libssl-dev"]))
     root = cache_dir()
-    debs = _step(root / "debs", _download)
-    src = _step(root / "src", _extract_source(debs))
-    configs = _step(root / "configs", _extract_configs(debs))
+    src, configs = root / "src", root / "configs"
+    if not (src.exists() and configs.exists()):
+        debs = _step(root / "debs", _download)
+        _step(src, _extract_source(debs))
+        _step(configs, _extract_configs(debs))
+        shutil.rmtree(debs)     # 135 MB the cache does not need to keep
     obj = _step_in_place(root / f"obj-{flavour}",
                          _prepare(src, configs, flavour))
     return src, obj
