@@ -10,21 +10,17 @@ import filecmp
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "site_scons"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import kerneltrees  # noqa: E402
-from kexec_purgatory.errors import UserError  # noqa: E402
-from kexec_purgatory.kernel import flags as flag_table  # noqa: E402
-from kexec_purgatory.kernel.kconfig import read_config  # noqa: E402
-from kexec_purgatory.kernel.purgatory import (  # noqa: E402
-    DIRECTORY, OBJECTS, KernelPurgatory, filter_out)
-from kexec_purgatory.kernel.tree import KernelTree  # noqa: E402
+import kerneltrees
+from kexec_purgatory.errors import UserError
+from kexec_purgatory.kernel import flags as flag_table
+from kexec_purgatory.kernel.kconfig import read_config
+from kexec_purgatory.kernel.purgatory import (
+    DIRECTORY, OBJECTS, KernelPurgatory, filter_out, split_include_dirs)
+from kexec_purgatory.kernel.tree import KernelTree
 
 FLAVOURS = tuple(kerneltrees.FLAVOURS)
 
@@ -244,3 +240,10 @@ def test_filter_out_has_make_semantics():
     words = ["-pg", "-fprofile-use=x", "-fprofile-usefoo", "-O2", "-pg"]
     assert filter_out(["-pg", "-fprofile-use=%"], words) == \
         ["-fprofile-usefoo", "-O2"]
+
+
+def test_include_directories_are_split_off_in_order():
+    words = ["-nostdinc", "-I/a", "-include", "/a/k.h", "-O2", "-I", "/b",
+             "-D_X"]
+    assert split_include_dirs(words) == (
+        ["-nostdinc", "-include", "/a/k.h", "-O2", "-D_X"], ["/a", "/b"])

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import kerneltrees
 from conftest import copy_tree, embedded_bytes, run_scons, tree_listing
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import kerneltrees  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -96,38 +94,40 @@ def test_kernel_mode_second_run_rebuilds_nothing(repo, kernel_build):
     assert not any(line.startswith("  ") for line in again.stdout.splitlines())
 
 
-def test_sconscript_dropped_into_a_kernel_tree_builds_the_same_purgatory(
-        repo, tmp_path):
-    """Copied to SRC/arch/x86/purgatory/SConscript and run with scons -f,
-    it builds the same bytes and adds nothing to the tree but itself."""
-    src, obj = kerneltrees.prepared("cloud-amd64")
-    tree = tmp_path / "linux"
-    subprocess.run(["cp", "-al", src, tree], check=True)   # hard links: fast
-    shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
-    before = tree_listing(tree)
-    out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "SCons", "-Q", "-C", tree, "-f",
-         f"{KBUILD_DIR}/SConscript", f"--site-dir={repo / 'site_scons'}",
-         f"KERNEL_O={obj}", f"O={out}"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert_same_files(OBJECTS + ("purgatory.ro",), out, obj / KBUILD_DIR)
-    assert tree_listing(tree) == before
-
-
-def test_dropped_in_sconscript_without_O_refuses_to_write_into_the_tree(
-        repo, tmp_path):
+@pytest.fixture
+def dropped_in(repo, tmp_path):
+    """A copy of the cloud-amd64 source tree (hard links: fast) with
+    kernel/SConscript as its arch/x86/purgatory/SConscript, its listing, and
+    a function running scons -f on it with the given variables."""
     src, obj = kerneltrees.prepared("cloud-amd64")
     tree = tmp_path / "linux"
     subprocess.run(["cp", "-al", src, tree], check=True)
     shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
-    before = tree_listing(tree)
-    result = subprocess.run(
-        [sys.executable, "-m", "SCons", "-Q", "-C", tree, "-f",
-         f"{KBUILD_DIR}/SConscript", f"--site-dir={repo / 'site_scons'}",
-         f"KERNEL_O={obj}"], capture_output=True, text=True)
-    assert "O=" in scons_error(result)
-    assert tree_listing(tree) == before
+
+    def scons(*variables):
+        return subprocess.run(
+            [sys.executable, "-m", "SCons", "-Q", "-C", tree, "-f",
+             f"{KBUILD_DIR}/SConscript", f"--site-dir={repo / 'site_scons'}",
+             f"KERNEL_O={obj}", *variables], capture_output=True, text=True)
+    return dict(tree=tree, obj=obj, listing=tree_listing(tree), scons=scons)
+
+
+def test_sconscript_dropped_into_a_kernel_tree_builds_the_same_purgatory(
+        dropped_in, tmp_path):
+    """Run with scons -f from the kernel tree, it builds the same bytes and
+    adds nothing to the tree but itself."""
+    out = tmp_path / "out"
+    result = dropped_in["scons"](f"O={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_files(OBJECTS + ("purgatory.ro",), out,
+                      dropped_in["obj"] / KBUILD_DIR)
+    assert tree_listing(dropped_in["tree"]) == dropped_in["listing"]
+
+
+def test_dropped_in_sconscript_without_O_refuses_to_write_into_the_tree(
+        dropped_in):
+    assert "O=" in scons_error(dropped_in["scons"]())
+    assert tree_listing(dropped_in["tree"]) == dropped_in["listing"]
 
 
 def test_unprepared_output_directory_gets_one_line_saying_what_to_run(

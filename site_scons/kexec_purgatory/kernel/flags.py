@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import UserError
+from . import probe
 
 # Kernel versions whose Kbuild these rows reproduce: [first, end).  6.1.93
 # brought the purgatory's small PIC code model to 6.1.y; verified on 6.1.192.
@@ -231,7 +232,6 @@ UNMODELLED = {
     "RANDSTRUCT_PERFORMANCE": "scripts/Makefile.randstruct",
     "LTO_CLANG": "the LTO flags of the top Makefile",
     "CFI_CLANG": "the CFI flags of the top Makefile",
-    "X86_32": "arch/x86/Makefile's 32-bit flags",
 }
 
 
@@ -304,7 +304,6 @@ def _keep(row, words, variables, cc, ld):
         return True
     context = tuple(variables.get("CPPFLAGS", []) +
                     variables.get("CFLAGS", []))
-    from . import probe
     if row.check == CC_OPTION:
         probed = tuple(row.probe.split()) if row.probe else tuple(words)
         return probe.cc_accepts(tuple(cc), context, probed)
