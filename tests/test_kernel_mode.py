@@ -7,6 +7,7 @@ fills it, which takes about a minute.
 """
 
 import filecmp
+import json
 import os
 import shutil
 import subprocess
@@ -173,3 +174,15 @@ def test_user_cflags_are_refused_in_kernel_mode(repo, tmp_path):
     result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
                        f"O={tmp_path / 'out'}", "CFLAGS=-O1", check=False)
     assert "CFLAGS: not used in kernel mode" in scons_error(result)
+
+
+def test_kernel_mode_purgatory_passes_the_emulated_test_run(repo,
+                                                            kernel_build):
+    """Kbuild's purgatory, built by the tool, enters the kernel with the
+    registers set and refuses a corrupted segment at every test address."""
+    run_scons(repo, f"KERNEL={kernel_build['src']}",
+              f"KERNEL_O={kernel_build['obj']}", f"O={kernel_build['out']}",
+              "test-run")
+    runs = json.loads((kernel_build["out"] / "test-run.json").read_text())
+    assert runs and all(run["passed"] for run in runs)
+    assert {run["outcome"] for run in runs} == {"entered", "refused"}
