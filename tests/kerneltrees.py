@@ -146,16 +146,32 @@ def _prepare(src, configs, flavour):
         (tmp / ".config").write_bytes(_run_bytes(["xz", "-dc", packed]))
         if edits:
             _run([src / "scripts/config", "--file", tmp / ".config", *edits])
-        jobs = "-j2"
-        _run(["make", "-s", jobs, "-C", src, f"O={tmp}", "olddefconfig"])
-        _run(["make", "-s", jobs, "-C", src, f"O={tmp}", "prepare"])
-        _run(["make", "-s", jobs, "-C", src, f"O={tmp}",
-              "arch/x86/purgatory/"])
+        _kbuild_purgatory(src, tmp)
     return make
+
+
+def _kbuild_purgatory(src, output=None):
+    """Configure, prepare and build Kbuild's purgatory (in ``output``, or
+    in the tree); -j2: the machines running this are small and shared."""
+    where = [f"O={output}"] if output else []
+    for goal in ("olddefconfig", "prepare", "arch/x86/purgatory/"):
+        _run(["make", "-s", "-j2", "-C", src, *where, goal])
 
 
 def _run_bytes(argv):
     return subprocess.run(argv, check=True, capture_output=True).stdout
+
+
+def prepared_in_tree(flavour, where):
+    """(SRC, SRC): a copy of the cached source tree at ``where``, configured
+    with ``flavour`` and prepared in the tree itself, as kernel developers
+    often build, with Kbuild's purgatory built there too."""
+    src, obj = prepared(flavour)
+    tree = Path(where)
+    _run(["cp", "-a", src, tree])
+    shutil.copy(obj / ".config", tree / ".config")
+    _kbuild_purgatory(tree)
+    return tree, tree
 
 
 def prepared(flavour):

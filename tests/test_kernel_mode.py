@@ -18,6 +18,9 @@ import pytest
 
 import kerneltrees
 from conftest import copy_tree, embedded_bytes, run_scons, tree_listing
+from kexec_purgatory.kernel.purgatory import KernelPurgatory
+from kexec_purgatory.kernel.tree import KernelTree
+from test_kernel_flags import kbuild_command
 
 pytestmark = pytest.mark.slow
 
@@ -186,3 +189,19 @@ def test_kernel_mode_purgatory_passes_the_emulated_test_run(repo,
     runs = json.loads((kernel_build["out"] / "test-run.json").read_text())
     assert runs and all(run["passed"] for run in runs)
     assert {run["outcome"] for run in runs} == {"entered", "refused"}
+
+
+def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path):
+    """KERNEL_O omitted: the tree is its own output directory, as when a
+    kernel is configured and built in place; Kbuild's commands there have no
+    -I for the source tree's include/ and purgatory directories."""
+    src, _ = kerneltrees.prepared_in_tree("cloud-amd64", tmp_path / "linux")
+    tree = KernelTree(src)
+    for obj in KernelPurgatory(tree).objects:
+        assert obj.command(["gcc"], f"{KBUILD_DIR}/{obj.name}") == \
+            kbuild_command(src, obj.name)
+    before = tree_listing(src)
+    out = tmp_path / "out"
+    run_scons(repo, f"KERNEL={src}", f"O={out}")
+    assert_same_files(OBJECTS + ("purgatory.ro",), out, src / KBUILD_DIR)
+    assert tree_listing(src) == before

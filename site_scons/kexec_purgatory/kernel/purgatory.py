@@ -64,6 +64,12 @@ def filter_out(patterns, words):
     return [w for w in words if not any(r.match(w) for r in regexes)]
 
 
+def _spelled_source(source, srctree):
+    """The source as Kbuild's command names it: $(srctree)/SOURCE, which
+    make shortens to SOURCE in the tree itself (it drops a leading ./)."""
+    return source if srctree == "." else f"{srctree}/{source}"
+
+
 def _name_fix(name):
     return name.replace("-", "_").replace(",", "_")
 
@@ -110,7 +116,7 @@ class KernelPurgatory:
                                    table["CFLAGS"])
         self.objects = []
         for name, source in OBJECTS:
-            spelled = f"{srctree}/{source}"
+            spelled = _spelled_source(source, srctree)
             if source.endswith(".c"):
                 stem = name[:-len(".o")]
                 own = filter_out(table["PURGATORY_CFLAGS_REMOVE"],
