@@ -17,6 +17,7 @@ libssl-dev, xz-utils.
 """
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,18 @@ def _kbuild_purgatory(src, output=None):
 
 def _run_bytes(argv):
     return subprocess.run(argv, check=True, capture_output=True).stdout
+
+
+def kbuild_command(obj, target):
+    """The command Kbuild ran for ``target`` of arch/x86/purgatory, from its
+    .cmd file in OBJ, as argv without the dependency-file option."""
+    cmd_file = Path(obj) / "arch/x86/purgatory" / f".{target}.cmd"
+    first = cmd_file.read_text().splitlines()[0]
+    prefix = f"cmd_arch/x86/purgatory/{target} := "
+    if not first.startswith(prefix):
+        raise ValueError(f"{cmd_file}: unexpected first line {first!r}")
+    return [w for w in shlex.split(first[len(prefix):])
+            if not w.startswith("-Wp,-MMD,")]
 
 
 def prepared_in_tree(flavour, where):

@@ -8,13 +8,13 @@ error paths and the table's mechanics.
 
 import filecmp
 import os
-import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import kerneltrees
+from kerneltrees import kbuild_command
 from kexec_purgatory.errors import UserError
 from kexec_purgatory.kernel import flags as flag_table
 from kexec_purgatory.kernel.kconfig import read_config
@@ -23,16 +23,6 @@ from kexec_purgatory.kernel.purgatory import (
 from kexec_purgatory.kernel.tree import KernelTree
 
 FLAVOURS = tuple(kerneltrees.FLAVOURS)
-
-
-def kbuild_command(obj, target):
-    """The command Kbuild ran for ``target``, from its .cmd file, as argv
-    without the dependency-file option."""
-    cmd_file = Path(obj) / DIRECTORY / f".{target}.cmd"
-    first = cmd_file.read_text().splitlines()[0]
-    assert first.startswith(f"cmd_{DIRECTORY}/{target} := ")
-    return [w for w in shlex.split(first.split(" := ", 1)[1])
-            if not w.startswith("-Wp,-MMD,")]
 
 
 @pytest.fixture(scope="module", params=FLAVOURS)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 import kerneltrees
+from kerneltrees import kbuild_command
 from conftest import copy_tree, embedded_bytes, run_scons, tree_listing
 from kexec_purgatory.kernel.purgatory import KernelPurgatory
 from kexec_purgatory.kernel.tree import KernelTree
-from test_kernel_flags import kbuild_command
 
 pytestmark = pytest.mark.slow
 
