@@ -47,8 +47,6 @@ class Row:
     until: tuple = ()
 
 
-TOP, ARCH = "Makefile", "arch/x86/Makefile"
-
 ROWS = (
     # -- Makefile: the base sets.
     Row("AFLAGS", "-D__ASSEMBLY__ -fno-PIE"),

@@ -104,39 +104,47 @@ class KernelPurgatory:
                  objtree="."):
         self.tree = tree
         self.cc, self.ld = tuple(cc), tuple(ld)
-        srctree = tree.srctree if srctree is None else srctree
-        self.srctree, self.objtree = srctree, objtree
-        table = flag_table.derive(tree, srctree, cc=self.cc, ld=self.ld)
-        self.table = table
+        self.srctree = tree.srctree if srctree is None else srctree
+        self.objtree = objtree
+        self.table = flag_table.derive(tree, self.srctree, cc=self.cc,
+                                       ld=self.ld)
         out_of_tree = tree.building_out_of_srctree
-        common = ["-nostdinc", *_linuxinclude(srctree, objtree, out_of_tree)]
-        local = (["-I", f"{srctree}/{DIRECTORY}", "-I", f"{objtree}/{DIRECTORY}"]
-                 if out_of_tree else [])
+        self._common = ["-nostdinc", *_linuxinclude(self.srctree, objtree,
+                                                    out_of_tree)]
+        # $(srctree)/$(src) and $(objtree)/$(obj), out of tree only.
+        self._local = (["-I", f"{self.srctree}/{DIRECTORY}",
+                        "-I", f"{objtree}/{DIRECTORY}"] if out_of_tree else [])
+        self.objects = [
+            (self._c_object if source.endswith(".c") else self._asm_object)(
+                name, _spelled_source(source, self.srctree))
+            for name, source in OBJECTS]
+
+    def _c_object(self, name, source):
+        """Kbuild's c_flags: its flags less CFLAGS_REMOVE_x.o, plus
+        CFLAGS_x.o, then the module-name defines."""
+        table, stem = self.table, name[:-len(".o")]
         kbuild_cflags = filter_out(table["PURGATORY_FILTER_OUT"],
                                    table["CFLAGS"])
-        self.objects = []
-        for name, source in OBJECTS:
-            spelled = _spelled_source(source, srctree)
-            if source.endswith(".c"):
-                stem = name[:-len(".o")]
-                own = filter_out(table["PURGATORY_CFLAGS_REMOVE"],
-                                 table["CPPFLAGS"] + kbuild_cflags)
-                own += table[f"CFLAGS_{name}"] + table["PURGATORY_CFLAGS"]
-                own += table["NOSANITIZE_CFLAGS"]
-                defines = [
-                    f'-DKBUILD_MODFILE="{DIRECTORY}/{stem}"',
-                    f'-DKBUILD_BASENAME="{_name_fix(stem)}"',
-                    f'-DKBUILD_MODNAME="{_name_fix(stem)}"',
-                    f"-D__KBUILD_MODNAME=kmod_{_name_fix(stem)}"]
-                words = [*common, "-include",
-                         f"{srctree}/include/linux/compiler_types.h",
-                         *own, *local, *table["CFLAGS_KERNEL"], *defines]
-                self.objects.append(KernelObject(name, spelled, "c", words))
-            else:
-                own = filter_out(table["ASFLAGS_REMOVE"],
-                                 table["CPPFLAGS"] + table["AFLAGS"])
-                self.objects.append(KernelObject(
-                    name, spelled, "asm", [*common, *own, *local]))
+        own = filter_out(table["PURGATORY_CFLAGS_REMOVE"],
+                         table["CPPFLAGS"] + kbuild_cflags)
+        own += table[f"CFLAGS_{name}"] + table["PURGATORY_CFLAGS"]
+        own += table["NOSANITIZE_CFLAGS"]
+        defines = [f'-DKBUILD_MODFILE="{DIRECTORY}/{stem}"',
+                   f'-DKBUILD_BASENAME="{_name_fix(stem)}"',
+                   f'-DKBUILD_MODNAME="{_name_fix(stem)}"',
+                   f"-D__KBUILD_MODNAME=kmod_{_name_fix(stem)}"]
+        words = [*self._common, "-include",
+                 f"{self.srctree}/include/linux/compiler_types.h", *own,
+                 *self._local, *table["CFLAGS_KERNEL"], *defines]
+        return KernelObject(name, source, "c", words)
+
+    def _asm_object(self, name, source):
+        """Kbuild's a_flags: its preprocessor and assembler flags less
+        the purgatory's removals."""
+        own = filter_out(self.table["ASFLAGS_REMOVE"],
+                         self.table["CPPFLAGS"] + self.table["AFLAGS"])
+        return KernelObject(name, source, "asm",
+                            [*self._common, *own, *self._local])
 
     def link_flags(self, target):
         """``ld`` arguments before the inputs, for ``purgatory.ro`` or
