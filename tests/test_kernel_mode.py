@@ -74,12 +74,19 @@ def test_kernel_mode_prints_one_kbuild_line_per_step(kernel_build):
     lines = kernel_build["result"].stdout.splitlines()
     for tag, name in (("CC", "sha256.o"), ("AS", "entry64.o"),
                       ("LD", "purgatory.ro"), ("CHK", "purgatory.chk"),
+                      ("CHECK", "purgatory.ro"),
                       ("BIN2C", "kexec-purgatory.c")):
         assert f"  {tag:<8}{out / name}" in lines
 
 
 def test_kernel_mode_only_reads_the_source_and_output_trees(kernel_build):
     assert kernel_build["after"] == kernel_build["before"]
+
+
+def test_kernel_mode_purgatory_passes_the_checker(kernel_build):
+    """The checker's gate passed (its report exists) with nothing to say
+    about Kbuild's purgatory."""
+    assert (kernel_build["out"] / "purgatory.check").read_text() == ""
 
 
 def test_kernel_mode_c_array_holds_kbuilds_purgatory_ro(kernel_build,
