@@ -5,12 +5,15 @@
 extracted once, and an output directory per configuration flavour that went
 through ``make O=OBJ olddefconfig prepare`` and ``make O=OBJ
 arch/x86/purgatory/``, so it holds Kbuild's own purgatory.ro and .cmd files
-to compare with.  Every step writes into a temporary directory and renames it
-when done, so an interrupted run leaves nothing half-made behind.
+to compare with.  Downloads and extractions go to a temporary directory
+renamed when done, and an output directory counts only once the stamp file
+written last is there, so an interrupted run leaves nothing half-made behind.
 
 The cache is ``$KEXEC_PURGATORY_KERNEL_CACHE`` or
-``~/.cache/kexec-purgatory/linux-6.1``.  Run this file to fill it ahead of the
-tests (CI does, and caches the directory).
+``~/.cache/kexec-purgatory/linux-6.1`` (about 210 MB; filling it takes about
+a minute).  Run this file to fill it ahead of the tests.  Kbuild's .cmd files
+in it hold the absolute path of ``src``: restore a cached copy at the same
+path, or delete it.
 
 Needs: apt-get (Debian 12 sources), make, gcc, bc, bison, flex, libelf-dev,
 libssl-dev, xz-utils.
