@@ -21,8 +21,7 @@ CODE_MODELS = ("pic", "large")
 
 
 def copy_tree(dest, entries=TREE_ENTRIES):
-    """A fresh copy of the buildable tree (or of its ``entries``) at
-    ``dest``; returns its Path."""
+    """A fresh copy of the buildable tree (or of ``entries``) at ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in entries:

@@ -12,9 +12,18 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCheck(target, ro)              checker gate -> purgatory.check
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
+  env.PurgatoryIncbin(target, ro)             ro -> kexec-purgatory.S, assembled
+                                              and read back before it is kept
+  env.PurgatoryIhex(target, ro)               ro relocated at $LOAD_ADDR -> .hex
+  env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
   env.Purgatory(sources, linker_script=..., objects=...)
                                               all of them, in order, gated
   env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
+
+Nothing here knows the layout of the tree that uses it: sources, include
+paths (``CPPPATH=``), defines (``CPPDEFINES=``), forced includes
+(``PURGATORY_FORCED_INCLUDES=``, given to the compiler as ``-include``),
+output names and symbol names are all arguments.
 
 The command-line variables (``scons -h``) come from
 ``kexec_purgatory.variables``; ``generate(env, **defaults)`` lets a tree
@@ -22,6 +31,7 @@ change their defaults.
 """
 
 import collections
+import importlib.util
 import os
 import shlex
 import sys
@@ -35,25 +45,44 @@ from SCons.Variables import BoolVariable, EnumVariable, Variables
 
 
 def _import_package():
-    """Import kexec_purgatory, from site_scons/ beside this tool if needed."""
+    """Import kexec_purgatory: the copy this tool ships with comes first.
+
+    The tool lives in site_scons/site_tools/ beside site_scons/kexec_purgatory/
+    (a checkout, a copied site_scons/), or in kexec_purgatory/site_tools/ (a
+    wheel); another version installed elsewhere must not shadow its own.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (os.path.dirname(here), os.path.dirname(os.path.dirname(here))):
+        if os.path.isfile(os.path.join(root, "kexec_purgatory", "__init__.py")):
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            break
     try:
-        import kexec_purgatory  # noqa: F401  (installed, or site_scons/)
+        import kexec_purgatory  # noqa: F401
     except ImportError:
-        here = os.path.dirname(os.path.abspath(__file__))
-        sys.path.insert(0, os.path.dirname(here))
-    # Third-party modules the build steps need, with the package to install.
-    for module, package in (("elftools", "pyelftools"), ("capstone", "capstone")):
-        try:
-            __import__(module)
-        except ImportError:
-            raise SCons.Errors.StopError(
-                f"purgatory: Python package '{package}' is missing "
-                f"(pip install {package}, or pip install this project)") from None
+        raise SCons.Errors.StopError(
+            f"purgatory: Python package 'kexec_purgatory' is neither beside "
+            f"the tool ({os.path.dirname(here)}) nor installed (copy all of "
+            "site_scons/, or pip install this project)") from None
+    _require_module("elftools", "pyelftools")
+    _require_module("capstone", "capstone", " (the checker step)")
+
+
+def _require_module(module, package, needed_for=""):
+    """One line naming the Python package to install when a module is missing.
+
+    Only looks the module up: importing capstone or intelhex here would
+    make every null build pay for them.
+    """
+    if importlib.util.find_spec(module) is None:
+        raise SCons.Errors.StopError(
+            f"purgatory: Python package '{package}' is missing{needed_for} "
+            f"(pip install {package}, or pip install this project)") from None
 
 
 _import_package()
 
-from kexec_purgatory import embed, flags, linkcheck, toolenv  # noqa: E402
+from kexec_purgatory import embed, flags, ihex, incbin, install, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
@@ -108,9 +137,12 @@ def _purgatory_check(target, source, env):
     """The checker's rules on purgatory.ro: findings printed as the
     ``kexec-purgatory check`` command prints them, errors fail the build,
     and the target records the (warning) findings of a passing object."""
-    from kexec_purgatory import check  # capstone: only when the step runs
-
     def step():
+        try:    # capstone: imported only when the step runs
+            from kexec_purgatory import check
+        except ImportError as e:
+            raise UserError(f"the checker needs the Python package '{e.name}' "
+                            "(pip install this project)") from None
         findings = check.check_file(source[0].path, env.subst("$PURGATORY_ABI"))
         report = "".join(f"{f.text()}\n" for f in findings)
         sys.stderr.write(report)
@@ -119,6 +151,28 @@ def _purgatory_check(target, source, env):
         write_atomically(target[0].path, report.encode())
         return 0
     return _gate(env, _user_step(step))
+
+
+def _incbin(target, source, env):
+    return _user_step(lambda: incbin.write_incbin(
+        target[0].path, source[0].path, shlex.split(env.subst("$CC")),
+        env.subst("$ARRAY_SYMBOL"), env.subst("$SIZE_SYMBOL"),
+        env.subst("$PURGATORY_INCBIN_PATH") or None, env["ENV"]))
+
+
+def _install(target, source, env):
+    return _user_step(lambda: install.install_file(
+        source[0].path, target[0].path,
+        install.source_date_epoch(env["ENV"])))
+
+
+def _ihex(target, source, env):
+    def step():
+        data = read_bytes(source[0].path)
+        address = ihex.parse_load_addr(env.subst("$LOAD_ADDR"))
+        write_atomically(target[0].path,
+                         ihex.relocated_ihex(data, source[0].path, address))
+    return _user_step(step)
 
 
 def _c_array(target, source, env):
@@ -139,6 +193,14 @@ _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
                               "--size-symbol $SIZE_SYMBOL -o $TARGET $SOURCE"),
+    "PURGATORY_INCBINCOMSTR": ("kexec-purgatory embed --format S --cc '$CC' "
+                               "--array-symbol $ARRAY_SYMBOL "
+                               "--size-symbol $SIZE_SYMBOL --incbin-path "
+                               "${PURGATORY_INCBIN_PATH or SOURCE.file} "
+                               "-o $TARGET $SOURCE"),
+    "PURGATORY_IHEXCOMSTR": ("kexec-purgatory embed --format ihex "
+                             "--load-addr $LOAD_ADDR -o $TARGET $SOURCE"),
+    "PURGATORY_INSTALLCOMSTR": "install -m 0644 $SOURCE $TARGET",
 }
 
 _QUIET_TAGS = {
@@ -148,6 +210,9 @@ _QUIET_TAGS = {
     "PURGATORY_CHKCOMSTR": "CHK",
     "PURGATORY_CHECKCOMSTR": "CHECK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
+    "PURGATORY_INCBINCOMSTR": "INCBIN",
+    "PURGATORY_IHEXCOMSTR": "IHEX",
+    "PURGATORY_INSTALLCOMSTR": "INSTALL",
 }
 # A check names the file it reads, not the report it writes.
 _QUIET_NODES = {"PURGATORY_CHECKCOMSTR": "$SOURCE"}
@@ -173,14 +238,25 @@ def _set_flags(env):
             env["CODE_MODEL"], kept_c, kept_cpp)
         env["PURGATORY_ASFLAGS"] = flags.purgatory_asflags(
             env["CODE_MODEL"], kept_cpp)
-        embed.validate_symbol(env.subst("$ARRAY_SYMBOL"), "ARRAY_SYMBOL")
-        embed.validate_symbol(env.subst("$SIZE_SYMBOL"), "SIZE_SYMBOL")
+        _validate_names(env, {})
+        install.source_date_epoch(env["ENV"])
     except UserError as e:
         raise SCons.Errors.StopError(str(e)) from None
     message = flags.dropped_message({"CFLAGS": dropped_c,
                                      "CPPFLAGS": dropped_cpp})
     if message and not SCons.Script.GetOption("help"):
         print(message)
+
+
+def _validate_names(env, overrides):
+    """Symbol names and formats, from the environment or one call's overrides."""
+    for var in ("ARRAY_SYMBOL", "SIZE_SYMBOL"):
+        embed.validate_symbol(env.subst(overrides.get(var, f"${var}")), var)
+    formats = embed.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
+    if "ihex" in formats:
+        ihex.parse_load_addr(env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR")))
+        _require_module("intelhex", "intelhex", " (FORMATS=ihex)")
+    return formats
 
 
 def _require_tools(env):
@@ -228,9 +304,15 @@ def _emulator_test_run(env, target, relocatable):
     target is the JSON report, rewritten when the purgatory or the emulator
     changes."""
     nodes = env._PurgatoryTestRun(target, relocatable)
-    package = os.path.dirname(os.path.abspath(embed.__file__))
-    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in _EMULATOR_MODULES])
+    _dependency_on_modules(env, nodes, _EMULATOR_MODULES)
     return nodes
+
+
+def _dependency_on_modules(env, nodes, modules):
+    """Make nodes written by Python depend on the package modules writing
+    them, so that a new version of the tool rewrites its outputs."""
+    package = os.path.dirname(os.path.abspath(embed.__file__))
+    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in modules])
 
 
 def _relocatable(env, target, objects, linker_script=None, **overrides):
@@ -246,26 +328,72 @@ def _relocatable(env, target, objects, linker_script=None, **overrides):
 
 
 def _object(env, source, target=None, **overrides):
+    """Compile one source; forced includes are files it depends on."""
+    forced = overrides.get("PURGATORY_FORCED_INCLUDES",
+                           env.get("PURGATORY_FORCED_INCLUDES", []))
+    forced = env.arg2nodes(forced, env.fs.File)
+    overrides["PURGATORY_FORCED_INCLUDES"] = forced
+    overrides["_PURGATORY_FORCED_INCLUDE_FLAGS"] = [
+        word for header in forced for word in ("-include", header)]
     nodes = env._PurgatoryObject(target, source, **overrides)
+    env.Depends(nodes, forced)
     _dependency_on(env, nodes, "CC")
     return nodes
 
 
+def _incbin_method(env, target, source, **overrides):
+    nodes = env._PurgatoryIncbin(target, source, **overrides)
+    _dependency_on(env, nodes, "CC")
+    _dependency_on_modules(env, nodes, ("embed.py", "incbin.py", "elffile.py"))
+    return nodes
+
+
+def _ihex_method(env, target, source, **overrides):
+    nodes = env._PurgatoryIhex(target, source, **overrides)
+    _dependency_on_modules(env, nodes, ("ihex.py", "loader.py", "elffile.py"))
+    return nodes
+
+
+def _install_method(env, directory, sources):
+    """Install each node into ``directory`` (substituted: $DESTDIR$PREFIX/...)."""
+    directory = env.Dir(directory)
+    return [env._PurgatoryInstall(directory.File(node.name), node)[0]
+            for node in env.Flatten([sources])]
+
+
 def _purgatory(env, sources=(), linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", check="purgatory.check",
-               c_array="kexec-purgatory.c", objects=(), **overrides):
+               c_array="kexec-purgatory.c", incbin="kexec-purgatory.S",
+               ihex="purgatory.hex", formats=None, objects=(), **overrides):
     """The whole pipeline; embedded outputs wait for every gate to pass.
 
     Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
     the link, everything else the kernel's loader would refuse by the
-    checker.  ``objects`` are already built (e.g. by PurgatoryObject calls
-    with flags of their own, as a kernel tree's objects have); they are
-    linked after those compiled from ``sources``, in the order given."""
+    checker. ``formats`` (default: ``$FORMATS``) picks the embedded forms,
+    each written to the name given for it.  ``objects`` are already built
+    (e.g. by PurgatoryObject calls with flags of their own, as a kernel
+    tree's objects have); they are linked after those compiled from
+    ``sources``, in the order given.
+    """
+    if formats is not None:
+        overrides["FORMATS"] = formats
+    try:
+        formats = _validate_names(env, overrides)
+    except UserError as e:
+        raise SCons.Errors.StopError(str(e)) from None
     objects = [*(env.PurgatoryObject(source=s, **overrides)[0]
                  for s in sources), *env.Flatten(list(objects))]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
-    outputs = env.PurgatoryCArray(c_array, ro)
+    writers = {
+        "c": (env.PurgatoryCArray, c_array),
+        "S": (env.PurgatoryIncbin, incbin),
+        "ihex": (env.PurgatoryIhex, ihex),
+    }
+    outputs = []
+    for form in formats:
+        builder, name = writers[form]
+        outputs += builder(name, ro, **overrides)
     chk = env.PurgatoryUndefinedCheck(
         undefined_check, ro, PURGATORY_GATED=outputs)
     checked = env.PurgatoryCheck(check, ro, PURGATORY_GATED=outputs)
@@ -298,15 +426,20 @@ def generate(env, **defaults):
         PURGATORY_ABI="kernel",
         PURGATORY_LDSCRIPT_FLAGS=[],
         PURGATORY_LDFLAGS=["-r", "-e", "$PURGATORY_ENTRY", "-z", "nodefaultlib"],
+        PURGATORY_FORCED_INCLUDES=[], _PURGATORY_FORCED_INCLUDE_FLAGS=[],
+        PURGATORY_INCBIN_PATH="",
     )
+    env["PURGATORY_SOURCE_DATE_EPOCH"] = env["ENV"].get("SOURCE_DATE_EPOCH", "")
     # Unlike SCons' own _CPPINCFLAGS, the include path is part of the
     # command's signature: changing it rebuilds.
     env["_PURGATORY_INCFLAGS"] = ("${_concat(INCPREFIX, CPPPATH, INCSUFFIX, "
                                   "__env__, RDirs, TARGET, SOURCE)}")
     env["PURGATORY_CCCOM"] = ("$CC -o $TARGET -c $PURGATORY_CFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS $SOURCE")
     env["PURGATORY_ASCOM"] = ("$CC -o $TARGET -c $PURGATORY_ASFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS $SOURCE")
     env["PURGATORY_LDCOM"] = ("$LD $PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS "
                               "-o $TARGET $SOURCES")
 
@@ -332,10 +465,27 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
         suffix=".c", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryIncbin"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(
+            _incbin, "$PURGATORY_INCBINCOMSTR",
+            varlist=["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL",
+                     "PURGATORY_INCBIN_PATH"]),
+        suffix=".S", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryIhex"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_ihex, "$PURGATORY_IHEXCOMSTR",
+                                   varlist=["LOAD_ADDR"]),
+        suffix=".hex", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryInstall"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
+                                   varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),
+        single_source=True)
     env["BUILDERS"]["_PurgatoryTestRun"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_test_run, None), suffix=".json", src_suffix=".ro")
     env.AddMethod(_emulator_test_run, "PurgatoryTestRun")
     env.AddMethod(_object, "PurgatoryObject")
+    env.AddMethod(_incbin_method, "PurgatoryIncbin")
+    env.AddMethod(_ihex_method, "PurgatoryIhex")
+    env.AddMethod(_install_method, "PurgatoryInstall")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
 
