@@ -113,3 +113,31 @@ def embedded_bytes(c_array, workdir):
                             capture_output=True, text=True)
     size, misalignment = map(int, result.stdout.split())
     return (workdir / "blob").read_bytes(), size, misalignment
+
+
+def assemble(source, include_dir, obj):
+    """Assemble ``source`` (e.g. kexec-purgatory.S) with the host gcc and
+    ``-I include_dir``; returns the object read with pyelftools."""
+    from kexec_purgatory.elffile import open_elf
+    subprocess.run([host_gcc(), "-c", "-I", include_dir, "-o", obj, source],
+                   check=True, capture_output=True, text=True)
+    return open_elf(str(obj))
+
+
+def symbol(elf, name):
+    """The one symbol called ``name`` in ``elf``."""
+    (sym,) = elf.get_section_by_name(".symtab").get_symbol_by_name(name)
+    return sym
+
+
+def incbin_bytes(incbin_file, include_dir, workdir):
+    """(the bytes kexec_purgatory covers, the value of kexec_purgatory_size)
+    once ``incbin_file`` is assembled."""
+    elf = assemble(incbin_file, include_dir, Path(workdir) / "incbin.o")
+    array, size = symbol(elf, "kexec_purgatory"), symbol(elf, "kexec_purgatory_size")
+    rodata = elf.get_section(array["st_shndx"]).data()
+    start = array["st_value"]
+    count = elf.get_section(size["st_shndx"]).data()[
+        size["st_value"]:size["st_value"] + 8]
+    return (rodata[start:start + array["st_size"]],
+            int.from_bytes(count, "little"))

@@ -19,7 +19,7 @@ from kexec_purgatory.errors import UserError
 from kexec_purgatory.kernel import flags as flag_table
 from kexec_purgatory.kernel.kconfig import read_config
 from kexec_purgatory.kernel.purgatory import (
-    DIRECTORY, OBJECTS, KernelPurgatory, filter_out, split_include_dirs)
+    DIRECTORY, OBJECTS, KernelPurgatory, filter_out, split_include_options)
 from kexec_purgatory.kernel.tree import KernelTree
 
 FLAVOURS = tuple(kerneltrees.FLAVOURS)
@@ -232,8 +232,8 @@ def test_filter_out_has_make_semantics():
         ["-fprofile-usefoo", "-O2"]
 
 
-def test_include_directories_are_split_off_in_order():
+def test_include_options_are_split_off_in_order():
     words = ["-nostdinc", "-I/a", "-include", "/a/k.h", "-O2", "-I", "/b",
-             "-D_X"]
-    assert split_include_dirs(words) == (
-        ["-nostdinc", "-include", "/a/k.h", "-O2", "-D_X"], ["/a", "/b"])
+             "-D_X", "-include", "/a/t.h"]
+    assert split_include_options(words) == (
+        ["-nostdinc", "-O2", "-D_X"], ["/a", "/b"], ["/a/k.h", "/a/t.h"])

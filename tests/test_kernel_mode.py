@@ -18,7 +18,8 @@ import pytest
 
 import kerneltrees
 from kerneltrees import kbuild_command
-from conftest import copy_tree, embedded_bytes, run_scons, tree_listing
+from conftest import (copy_tree, embedded_bytes, incbin_bytes, run_scons,
+                      tree_listing)
 from kexec_purgatory.kernel.purgatory import KernelPurgatory
 from kexec_purgatory.kernel.tree import KernelTree
 
@@ -95,6 +96,16 @@ def test_kernel_mode_c_array_holds_kbuilds_purgatory_ro(kernel_build,
         kernel_build["out"] / "kexec-purgatory.c", tmp_path)
     kbuilds = (kernel_build["obj"] / KBUILD_DIR / "purgatory.ro").read_bytes()
     assert blob == kbuilds and size == len(kbuilds) and misalignment == 0
+
+
+def test_kernel_mode_incbin_file_holds_kbuilds_purgatory_ro(kernel_build,
+                                                           tmp_path):
+    """Linux >= 6.0 embeds the purgatory with .incbin: assembled against
+    our purgatory.ro, the .S file covers exactly Kbuild's bytes."""
+    out = kernel_build["out"]
+    blob, size = incbin_bytes(out / "kexec-purgatory.S", out, tmp_path)
+    kbuilds = (kernel_build["obj"] / KBUILD_DIR / "purgatory.ro").read_bytes()
+    assert blob == kbuilds and size == len(kbuilds)
 
 
 def test_kernel_mode_second_run_rebuilds_nothing(repo, kernel_build):

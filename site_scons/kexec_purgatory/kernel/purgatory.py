@@ -38,22 +38,25 @@ class KernelObject:
         return [*cc, *self.flags, "-c", "-o", output, self.source]
 
 
-def split_include_dirs(words):
-    """(words without their -I options, the -I directories in order).
+def split_include_options(words):
+    """(other words, -I directories, -include files), each in order.
 
-    Builders take include directories apart (SCons scans them for header
-    dependencies); moving every -I to the end keeps their relative order,
-    which is all the preprocessor's search depends on."""
-    rest, dirs = [], []
+    Builders take include directories and forced includes apart (SCons
+    scans the one and depends on the other).  Only their order among
+    themselves matters to the preprocessor: it searches -I directories in
+    the order given and reads -include files after every -D and -U."""
+    rest, dirs, forced = [], [], []
     words = iter(words)
     for word in words:
         if word == "-I":
             dirs.append(next(words))
         elif word.startswith("-I"):
             dirs.append(word[2:])
+        elif word == "-include":
+            forced.append(next(words))
         else:
             rest.append(word)
-    return rest, dirs
+    return rest, dirs, forced
 
 
 def filter_out(patterns, words):
