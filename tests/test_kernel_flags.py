@@ -2,7 +2,7 @@
 """Kernel mode's flag derivation, against Kbuild's own .cmd files.
 
 The slow tests use real Debian 6.1 trees prepared in the cache
-(tests/kerneltrees.py); the fast ones use small stand-in trees for the
+(tests/linux_trees.py); the fast ones use small stand-in trees for the
 error paths and the table's mechanics.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import kerneltrees
-from kerneltrees import kbuild_command
+import linux_trees
+from linux_trees import kbuild_command
 from kexec_purgatory.errors import UserError
 from kexec_purgatory.kernel import flags as flag_table
 from kexec_purgatory.kernel.kconfig import read_config
@@ -22,13 +22,13 @@ from kexec_purgatory.kernel.purgatory import (
     DIRECTORY, OBJECTS, KernelPurgatory, filter_out, split_include_options)
 from kexec_purgatory.kernel.tree import KernelTree
 
-FLAVOURS = tuple(kerneltrees.FLAVOURS)
+FLAVOURS = tuple(linux_trees.FLAVOURS)
 
 
 @pytest.fixture(scope="module", params=FLAVOURS)
 def prepared_tree(request):
     """(flavour, KernelTree) of a prepared Debian tree from the cache."""
-    src, obj = kerneltrees.prepared(request.param)
+    src, obj = linux_trees.prepared(request.param)
     return request.param, KernelTree(src, obj)
 
 
@@ -90,7 +90,7 @@ def test_derived_commands_build_kbuilds_purgatory_byte_for_byte(
 def test_flavours_that_differ_in_gated_options_get_different_flags():
     """The tweaked flavour flips options the table gates: its flags and its
     Kbuild purgatory.ro differ from the Debian flavour it came from."""
-    trees = {f: KernelTree(*kerneltrees.prepared(f))
+    trees = {f: KernelTree(*linux_trees.prepared(f))
              for f in ("cloud-amd64", "cloud-amd64-tweaked")}
     plain, tweaked = (KernelPurgatory(t).objects[0].flags
                       for t in trees.values())

@@ -2,7 +2,7 @@
 """Kernel mode end to end: scons builds a real Debian 6.1 tree's purgatory,
 byte-identical to Kbuild's, from this repository and as a drop-in SConscript.
 
-The trees come prepared from the cache (tests/kerneltrees.py); the first run
+The trees come prepared from the cache (tests/linux_trees.py); the first run
 fills it, which takes about a minute.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import kerneltrees
-from kerneltrees import kbuild_command
+import linux_trees
+from linux_trees import kbuild_command
 from conftest import (copy_tree, embedded_bytes, incbin_bytes, run_scons,
                       tree_listing)
 from kexec_purgatory.kernel.purgatory import KernelPurgatory
@@ -37,11 +37,11 @@ def repo(tmp_path_factory):
     return copy_tree(tmp_path_factory.mktemp("repo"), KERNEL_MODE_ENTRIES)
 
 
-@pytest.fixture(scope="module", params=tuple(kerneltrees.FLAVOURS))
+@pytest.fixture(scope="module", params=tuple(linux_trees.FLAVOURS))
 def kernel_build(request, repo, tmp_path_factory):
     """One scons kernel-mode build per flavour; the listings of SRC and OBJ
     before and after it."""
-    src, obj = kerneltrees.prepared(request.param)
+    src, obj = linux_trees.prepared(request.param)
     before = tree_listing(src), tree_listing(obj)
     out = tmp_path_factory.mktemp(f"out-{request.param}")
     result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}")
@@ -121,7 +121,7 @@ def dropped_in(repo, tmp_path):
     """A copy of the cloud-amd64 source tree (hard links: fast) with
     kernel/SConscript as its arch/x86/purgatory/SConscript, its listing, and
     a function running scons -f on it with the given variables."""
-    src, obj = kerneltrees.prepared("cloud-amd64")
+    src, obj = linux_trees.prepared("cloud-amd64")
     tree = tmp_path / "linux"
     subprocess.run(["cp", "-al", src, tree], check=True)
     shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
@@ -154,7 +154,7 @@ def test_dropped_in_sconscript_without_O_refuses_to_write_into_the_tree(
 
 def test_unprepared_output_directory_gets_one_line_saying_what_to_run(
         repo, tmp_path):
-    src, prepared_obj = kerneltrees.prepared("amd64")
+    src, prepared_obj = linux_trees.prepared("amd64")
     obj = tmp_path / "obj"
     obj.mkdir()
     shutil.copy(prepared_obj / ".config", obj / ".config")
@@ -169,7 +169,7 @@ def test_unprepared_output_directory_gets_one_line_saying_what_to_run(
 
 def test_source_tree_without_configuration_gets_one_line_saying_what_to_run(
         repo, tmp_path):
-    src, _ = kerneltrees.prepared("amd64")
+    src, _ = linux_trees.prepared("amd64")
     result = run_scons(repo, f"KERNEL={src}", f"O={tmp_path / 'out'}",
                        check=False)
     line = scons_error(result)
@@ -178,7 +178,7 @@ def test_source_tree_without_configuration_gets_one_line_saying_what_to_run(
 
 
 def test_configuration_for_another_architecture_is_named(repo, tmp_path):
-    src, _ = kerneltrees.prepared("amd64")
+    src, _ = linux_trees.prepared("amd64")
     obj = tmp_path / "obj-arm64"
     subprocess.run(["make", "-s", "-C", src, "ARCH=arm64", f"O={obj}",
                     "defconfig"], check=True, capture_output=True,
@@ -191,7 +191,7 @@ def test_configuration_for_another_architecture_is_named(repo, tmp_path):
 
 
 def test_user_cflags_are_refused_in_kernel_mode(repo, tmp_path):
-    src, obj = kerneltrees.prepared("amd64")
+    src, obj = linux_trees.prepared("amd64")
     result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
                        f"O={tmp_path / 'out'}", "CFLAGS=-O1", check=False)
     assert "CFLAGS: not used in kernel mode" in scons_error(result)
@@ -213,7 +213,7 @@ def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path):
     """KERNEL_O omitted: the tree is its own output directory, as when a
     kernel is configured and built in place; Kbuild's commands there have no
     -I for the source tree's include/ and purgatory directories."""
-    src, _ = kerneltrees.prepared_in_tree("cloud-amd64", tmp_path / "linux")
+    src, _ = linux_trees.prepared_in_tree("cloud-amd64", tmp_path / "linux")
     tree = KernelTree(src)
     for obj in KernelPurgatory(tree).objects:
         assert obj.command(["gcc"], f"{KBUILD_DIR}/{obj.name}") == \
