@@ -109,6 +109,10 @@ FIXTURES = {
         dict(c_edits=add_c_line("void memzero_explicit(void *s, unsigned long n);")
              + [("\treturn diff ||", "\tmemzero_explicit(fold, 32);\n\treturn diff ||")]),
         None, "undefined-symbol", {"symbol": "memzero_explicit"}, "2019"),
+    "none-relocation-against-the-null-symbol": (
+        dict(asm_edits=[("\t/* EXTRA INSTRUCTIONS */\n",
+                         "\t.reloc\t., R_X86_64_NONE\n")]), None,
+        "undefined-symbol", {"symbol": "", "section": ".text"}, "index 0"),
     "alignment-not-power-of-two": (
         {}, patched(section=".data", sh_addralign=24),
         "section-alignment", {"section": ".data"}, "24"),

@@ -132,6 +132,33 @@ void wipe(char *p) { memzero_explicit(p, 8); }
     assert kernel_message(load_path, ro, 0x100000) == "Undefined symbol: memzero_explicit"
 
 
+NONE_RELOCATION = """\
+	.text
+	.globl	purgatory_start
+purgatory_start:
+	.reloc	., R_X86_64_NONE{symbol}
+	ret
+"""
+
+
+@pytest.mark.parametrize("symbol, name", [(", missing_symbol", "missing_symbol"),
+                                          ("", "")])
+def test_none_relocation_against_an_undefined_symbol_is_refused_like_any_other(tmp_path, symbol, name):
+    """The kernel resolves a relocation's symbol before it looks at the type."""
+    obj = elf_objects.assemble_text(tmp_path, "none",
+                                    NONE_RELOCATION.format(symbol=symbol))
+    ro = elf_objects.link_relocatable(tmp_path, [obj])
+    assert relocation_types(ro) == {loader.R_X86_64_NONE}
+    assert kernel_message(load_path, ro, 0x100000) == f"Undefined symbol: {name}"
+
+
+def test_none_relocation_against_a_defined_symbol_changes_nothing(tmp_path):
+    obj = elf_objects.assemble_text(tmp_path, "none", NONE_RELOCATION.format(
+        symbol=", purgatory_start"))
+    ro = elf_objects.link_relocatable(tmp_path, [obj])
+    assert bytes(load_path(ro, 0x100000).image) == b"\xc3"
+
+
 ADDRESS_OF_GLOBAL = "int value = 1;\nint *where(void) { return &value; }\n"
 
 

@@ -277,10 +277,12 @@ class _Relocator:
 
     def apply_one(self, rel, symtab, relsec, target):
         rtype = rel["r_info_type"]
+        offset, addend = rel["r_offset"], rel["r_addend"]
+        # The kernel resolves the symbol before it looks at the type: an
+        # undefined one (index 0 too) fails even an R_X86_64_NONE.
+        value = (self.symbol_value(rel["r_info_sym"], symtab) + addend) & U64
         if rtype == R_X86_64_NONE:
             return
-        offset, addend = rel["r_offset"], rel["r_addend"]
-        value = (self.symbol_value(rel["r_info_sym"], symtab) + addend) & U64
         place = target.address + offset
         where = f"{relsec.name} offset {offset:#x}"
         if rtype == R_X86_64_64:

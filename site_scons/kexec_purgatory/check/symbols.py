@@ -93,10 +93,14 @@ def check_entry(obj):
 
 
 def check_undefined(obj):
-    """Undefined symbols used by an applied relocation, or declared global."""
+    """Undefined symbols used by an applied relocation, or declared global.
+
+    The kernel resolves the symbol of every relocation, R_X86_64_NONE
+    included, so one against the null symbol (index 0, no name) fails too.
+    """
     first_use = {}
     for rel in obj.relocations:
-        if rel.symbol["st_shndx"] == "SHN_UNDEF" and rel.symbol_name:
+        if rel.symbol["st_shndx"] == "SHN_UNDEF":
             first_use.setdefault(rel.symbol_name, rel)
     names = list(first_use)
     for sym in obj.symbols:
@@ -109,7 +113,8 @@ def check_undefined(obj):
         used = f", used at {rel.where()}" if rel else ""
         hint = undefined_symbol_hint(name)
         hint = f" ({hint})" if hint else ""
-        yield Problem(f"undefined symbol '{name}'{used}: the kernel refuses to "
+        what = f"'{name}'" if name else "'' (the null symbol, index 0)"
+        yield Problem(f"undefined symbol {what}{used}: the kernel refuses to "
                       f"load an object with undefined symbols{hint}",
                       symbol=name, section=rel.section if rel else None,
                       offset=rel.offset if rel else None)
