@@ -281,6 +281,23 @@ def test_only_global_symbols_count_so_a_weak_purgatory_start_falls_back_to_e_ent
         loaded.find_symbol("purgatory_start")
 
 
+def test_purgatory_start_outside_an_executable_section_is_ignored_for_e_entry(tmp_path):
+    """The kernel takes purgatory_start only inside a loaded executable
+    section; here e_entry (0) lies in .text, where it enters instead."""
+    obj = elf_objects.assemble_text(tmp_path, "data", """\
+	.text
+	ret
+	.data
+	.globl	purgatory_start
+purgatory_start:
+	.quad	0
+""")
+    ro = elf_objects.link_relocatable(tmp_path, [obj])
+    loaded = load_path(ro, 0x100000)
+    text = next(s for s in loaded.sections.values() if s.name == ".text")
+    assert (loaded.entry, loaded.entry_source) == (text.address, "e_entry in .text")
+
+
 def test_load_command_writes_intel_hex_that_reads_back_as_the_image(tmp_path, purgatory_ro):
     out = tmp_path / "purgatory.hex"
     result = kexec_purgatory_cli("load", purgatory_ro, "--addr", "0x5000", "-o", out)

@@ -327,12 +327,25 @@ def _entry_from_e_entry(loaded):
                     "executable section")
 
 
+def _entry_from_symbol(loaded):
+    """Kernels since 2026: purgatory_start, but only where it lies inside a
+    loaded executable section; anywhere else they ignore it."""
+    try:
+        sym = loaded.find_symbol("purgatory_start")
+    except UserError:
+        return None
+    placed = loaded.sections.get(sym["st_shndx"])
+    if placed is None or not placed.executable or placed.nobits \
+            or sym["st_value"] >= placed.size:
+        return None
+    return placed.address + sym["st_value"], "purgatory_start"
+
+
 def _find_entry(loaded, entry_from):
     if entry_from == ENTRY_FROM_SYMBOL:
-        try:
-            return loaded.symbol_address("purgatory_start"), "purgatory_start"
-        except UserError:
-            pass
+        entry = _entry_from_symbol(loaded)
+        if entry is not None:
+            return entry
     return _entry_from_e_entry(loaded)
 
 
