@@ -91,6 +91,30 @@ def test_cli_embed_S_writes_what_the_build_wrote(built, tmp_path):
     assert (tmp_path / "k.S").read_bytes() == (out / "kexec-purgatory.S").read_bytes()
 
 
+def cli_embed_S(built, output, *options):
+    return subprocess.run([sys.executable, "-m", "kexec_purgatory", "embed", "--format", "S",
+                           *options, str(built("pic") / "purgatory.ro"), "-o", str(output)],
+                          capture_output=True, text=True, cwd=REPO / "site_scons")
+
+
+def test_cli_embed_S_into_a_path_that_cannot_be_a_directory_is_one_line(built, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = cli_embed_S(built, tmp_path / "file" / "k.S")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"kexec-purgatory: error: {tmp_path / 'file' / 'k.S'}: "
+                                    "cannot write")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("cc, words", [("", "no compiler"), ("'gcc", "cannot parse")])
+def test_cli_embed_S_with_an_unusable_cc_is_one_line_naming_it(built, tmp_path, cc, words):
+    result = cli_embed_S(built, tmp_path / "k.S", "--cc", cc)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"kexec-purgatory: error: --cc: {words}")
+    assert len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def section_offsets(elf):
     """Where the kernel puts each SHF_ALLOC PROGBITS section: header order,
     each at its alignment (the facts file), computed here independently."""

@@ -131,6 +131,11 @@ def test_missing_linker_is_one_line_naming_it_and_the_variable(tree):
     assert "no-such-ld" in line and "LD" in line
 
 
+def test_unparsable_compiler_is_one_line_naming_the_variable(tree):
+    line = single_error_line(run_scons(tree, "CC='gcc", check=False))
+    assert "CC: cannot parse" in line
+
+
 def test_missing_cross_toolchain_is_one_line_naming_cross_compile(tree):
     line = single_error_line(run_scons(tree, "CROSS_COMPILE=nowhere-linux-gnu-",
                                        check=False))

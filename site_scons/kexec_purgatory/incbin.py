@@ -94,9 +94,13 @@ def write_incbin(target, relocatable, cc, array_symbol, size_symbol,
     incbin_path = name if incbin_path is None else incbin_path
     text = embed.incbin_asm(data, name, array_symbol, size_symbol, incbin_path)
     directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory,
-                                     prefix=".incbin-check.") as scratch:
+    try:
+        os.makedirs(directory, exist_ok=True)
+        scratch_directory = tempfile.TemporaryDirectory(
+            dir=directory, prefix=".incbin-check.")
+    except OSError as e:
+        raise UserError(f"{target}: cannot write: {e.strerror}") from None
+    with scratch_directory as scratch:
         _stage_relocatable(scratch, incbin_path, relocatable)
         source = os.path.join(scratch, "check.S")
         with open(source, "wb") as f:

@@ -341,7 +341,10 @@ def _require_tools(env):
     if SCons.Script.GetOption("help") or SCons.Script.GetOption("clean"):
         return
     for var, what in (("CC", "C compiler"), ("LD", "linker")):
-        words = shlex.split(env.subst(f"${var}"))
+        try:
+            words = flags.split_flags(env.subst(f"${var}"), var)
+        except UserError as e:
+            raise SCons.Errors.StopError(str(e)) from None
         if not words or not env.WhereIs(words[0]):
             name = words[0] if words else ""
             raise SCons.Errors.StopError(

@@ -6,10 +6,11 @@ did can be repeated outside SCons.
 """
 
 import os
-import shlex
 
 from .. import embed, ihex, incbin
+from ..errors import UserError
 from ..files import read_bytes, write_atomically
+from ..flags import split_flags
 
 HELP = ("write purgatory.ro as kexec-purgatory.c (C array), "
         "kexec-purgatory.S (.incbin, assembled and checked) or Intel HEX "
@@ -23,7 +24,10 @@ def _c(args):
 
 
 def _incbin(args):
-    incbin.write_incbin(args.output, args.file, shlex.split(args.cc),
+    cc = split_flags(args.cc, "--cc")
+    if not cc:
+        raise UserError("--cc: no compiler driver given")
+    incbin.write_incbin(args.output, args.file, cc,
                         args.array_symbol, args.size_symbol, args.incbin_path)
 
 
