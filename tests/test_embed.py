@@ -51,6 +51,13 @@ def test_invalid_c_identifier_is_refused(name):
         embed.c_array(b"x", "purgatory.ro", array_symbol=name)
 
 
+@pytest.mark.parametrize("form", [embed.c_array, embed.incbin_asm])
+def test_one_name_for_both_array_and_size_is_refused(form):
+    """Both would define the same symbol: the file could never compile."""
+    with pytest.raises(UserError, match="both are 'blob'"):
+        form(b"x", "purgatory.ro", "blob", "blob")
+
+
 def test_empty_input_is_refused():
     with pytest.raises(UserError, match="empty"):
         embed.c_array(b"", "purgatory.ro")

@@ -60,6 +60,14 @@ def test_unknown_format_is_one_line_naming_formats(tree, value):
     assert "Traceback" not in result.stderr
 
 
+def test_one_name_for_array_and_size_stops_the_build_before_anything_is_written(tree):
+    result = run_scons(tree, "ARRAY_SYMBOL=blob", "SIZE_SYMBOL=blob", check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ARRAY_SYMBOL and SIZE_SYMBOL" in lines[0], result.stderr
+    assert not (tree / "build" / "kexec-purgatory.c").exists()
+
+
 @pytest.mark.parametrize("name", ["1x", "a.b", "int", ""])
 def test_invalid_symbol_names_are_refused_for_the_incbin_form(name):
     with pytest.raises(UserError, match="not a valid C identifier"):

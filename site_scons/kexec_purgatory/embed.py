@@ -45,6 +45,17 @@ def validate_symbol(name, variable):
     return name
 
 
+def validate_symbols(array_symbol, size_symbol,
+                     variables=("array symbol", "size symbol")):
+    """Both names usable C identifiers, and not the same one."""
+    for name, variable in zip((array_symbol, size_symbol), variables):
+        validate_symbol(name, variable)
+    if array_symbol == size_symbol:
+        raise UserError(f"{variables[0]} and {variables[1]}: both are "
+                        f"{array_symbol!r}; the array and its size need "
+                        "two names")
+
+
 def parse_formats(value, variable="FORMATS"):
     """``"c,S"`` -> ``("c", "S")`` in the order of FORMATS, each once."""
     words = value if isinstance(value, (list, tuple)) else \
@@ -87,8 +98,7 @@ def _checked_header(data, source_name, array_symbol, size_symbol):
     It names the generator and the source file (no path), its size and
     SHA-256 -- no dates, no build paths.
     """
-    validate_symbol(array_symbol, "array symbol")
-    validate_symbol(size_symbol, "size symbol")
+    validate_symbols(array_symbol, size_symbol)
     if not data:
         raise UserError(f"{source_name}: empty file, nothing to embed")
     digest = hashlib.sha256(data).hexdigest()

@@ -327,8 +327,9 @@ def _set_flags(env):
 
 def _validate_names(env, overrides):
     """Symbol names and formats, from the environment or one call's overrides."""
-    for var in ("ARRAY_SYMBOL", "SIZE_SYMBOL"):
-        embed.validate_symbol(env.subst(overrides.get(var, f"${var}")), var)
+    names = ("ARRAY_SYMBOL", "SIZE_SYMBOL")
+    embed.validate_symbols(*(env.subst(overrides.get(var, f"${var}"))
+                             for var in names), names)
     formats = embed.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
     if "ihex" in formats:
         ihex.parse_load_addr(env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR")))
