@@ -143,6 +143,17 @@ def test_bad_code_model_is_refused(tree):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("value, words", [("", "O: empty"),
+                                          ("a-file", "O: a-file is not a directory"),
+                                          ("a-file/out", "a-file is not a directory")])
+def test_output_directory_that_cannot_be_one_is_one_line_naming_O(tree, value, words):
+    (tree / "a-file").write_text("")
+    result = run_scons(tree, f"O={value}", check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
 def test_bad_array_symbol_is_refused_before_building(tree):
     result = run_scons(tree, "ARRAY_SYMBOL=2bad", check=False)
     assert result.returncode == 2

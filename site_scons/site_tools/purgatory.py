@@ -90,7 +90,7 @@ _import_package()
 from kexec_purgatory import buildinfo, embed, flags, ihex, incbin, install, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
-from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
+from kexec_purgatory.files import check_output_dir, read_bytes, remove_stale, write_atomically  # noqa: E402
 
 PurgatoryNodes = collections.namedtuple(
     "PurgatoryNodes",
@@ -315,6 +315,7 @@ def _set_flags(env):
             tree = env.Dir("#").abspath
             env["PURGATORY_PREFIX_MAP"] = flags.prefix_map_flags(
                 tree, os.path.normpath(os.path.join(tree, env.subst("$O"))))
+        check_output_dir(env.Dir("#").abspath, env.subst("$O"), "O")
         _validate_names(env, {})
         install.source_date_epoch(env["ENV"])
     except UserError as e:
