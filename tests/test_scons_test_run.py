@@ -30,6 +30,13 @@ def test_test_run_enters_and_refuses_at_every_address_and_writes_a_report(tree):
     assert "`test-run' is up to date." in again.stdout
 
 
+def test_clean_removes_the_test_run_report_too(tree):
+    run_scons(tree, "test-run")
+    assert (tree / "build" / "test-run.json").is_file()
+    run_scons(tree, "-c")
+    assert not (tree / "build" / "test-run.json").exists()
+
+
 def test_test_run_fails_the_build_naming_the_register_and_the_command(tree):
     shutil.copy(elf_objects.ABI_STUB, tree / "abi-stub.S")
     (tree / "SConscript").write_text(STUB_SCONSCRIPT)

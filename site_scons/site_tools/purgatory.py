@@ -387,6 +387,8 @@ def _emulator_test_run(env, target, relocatable):
     changes."""
     nodes = env._PurgatoryTestRun(target, relocatable)
     _dependency_on_modules(env, nodes, _EMULATOR_MODULES)
+    # Not a default target, but `scons -c` removes it with what it ran.
+    env.Clean(relocatable, nodes)
     return nodes
 
 
