@@ -190,11 +190,19 @@ def test_configuration_for_another_architecture_is_named(repo, tmp_path):
     assert "olddefconfig prepare" in line
 
 
-def test_user_cflags_are_refused_in_kernel_mode(repo, tmp_path):
+@pytest.mark.parametrize("variable", ["CFLAGS=-O1", "CODE_MODEL=large"])
+def test_user_flags_and_code_model_are_refused_in_kernel_mode(repo, tmp_path, variable):
     src, obj = linux_trees.prepared("amd64")
     result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
-                       f"O={tmp_path / 'out'}", "CFLAGS=-O1", check=False)
-    assert "CFLAGS: not used in kernel mode" in scons_error(result)
+                       f"O={tmp_path / 'out'}", variable, check=False)
+    name = variable.split("=")[0]
+    assert f"{name}: not used in kernel mode" in scons_error(result)
+
+
+def test_kernel_o_without_kernel_is_refused_rather_than_ignored(repo, tmp_path):
+    src, obj = linux_trees.prepared("amd64")
+    result = run_scons(repo, f"KERNEL_O={obj}", f"O={tmp_path / 'out'}", check=False)
+    assert "KERNEL_O: kernel mode needs KERNEL=SRC" in scons_error(result)
 
 
 def test_kernel_mode_purgatory_passes_the_emulated_test_run(repo,
