@@ -41,3 +41,18 @@ def damaged_elf_is_user_error(name):
         yield
     except DAMAGED_ELF_ERRORS as e:
         raise UserError(f"{name}: damaged ELF object ({e or type(e).__name__})") from None
+
+
+def symtab_symbols(elf):
+    """Every symbol of every SHT_SYMTAB section, in the order the kernel's
+    lookup scans them (it reads no other symbol table)."""
+    return [sym for section in elf.iter_sections()
+            if section["sh_type"] == "SHT_SYMTAB"
+            for sym in section.iter_symbols()]
+
+
+def first_global(symbols, name):
+    """The kernel's symbol lookup: the first STB_GLOBAL symbol called
+    ``name`` (WEAK and LOCAL ones are invisible to it), or None."""
+    return next((sym for sym in symbols if sym.name == name
+                 and sym["st_info"]["bind"] == "STB_GLOBAL"), None)

@@ -17,7 +17,8 @@ from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from .elffile import damaged_elf_is_user_error, parse_elf
+from .elffile import (damaged_elf_is_user_error, first_global, parse_elf,
+                      symtab_symbols)
 from .files import read_bytes
 from .errors import UserError
 
@@ -135,19 +136,15 @@ class LoadedPurgatory:
         """The first STB_GLOBAL symbol called ``symbol`` in any symbol table,
         or UserError if there is none or it has no section to live in."""
         with damaged_elf_is_user_error(self.name):
-            for table in self.elf.iter_sections():
-                if not isinstance(table, SymbolTableSection):
-                    continue
-                for sym in table.iter_symbols():
-                    if sym["st_info"]["bind"] != "STB_GLOBAL" or sym.name != symbol:
-                        continue
-                    shndx = sym["st_shndx"]
-                    if not isinstance(shndx, int) or shndx >= self.elf.num_sections():
-                        raise UserError(f"{self.name}: Symbol: {symbol} has bad "
-                                        f"section index {_shndx_number(shndx)}.")
-                    return sym
-        raise UserError(f"{self.name}: symbol {symbol} not found "
-                        "(only STB_GLOBAL symbols count)")
+            sym = first_global(symtab_symbols(self.elf), symbol)
+        if sym is None:
+            raise UserError(f"{self.name}: symbol {symbol} not found "
+                            "(only STB_GLOBAL symbols count)")
+        shndx = sym["st_shndx"]
+        if not isinstance(shndx, int) or shndx >= self.elf.num_sections():
+            raise UserError(f"{self.name}: Symbol: {symbol} has bad "
+                            f"section index {_shndx_number(shndx)}.")
+        return sym
 
     def symbol_address(self, symbol):
         sym = self.find_symbol(symbol)

@@ -14,6 +14,8 @@ import functools
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 
+from ..elffile import first_global, symtab_symbols
+
 SHF_ALLOC = SH_FLAGS.SHF_ALLOC
 SHF_EXECINSTR = SH_FLAGS.SHF_EXECINSTR
 SHF_WRITE = SH_FLAGS.SHF_WRITE
@@ -78,7 +80,7 @@ class ElfObject:
     @functools.cached_property
     def symbols(self):
         """Every symbol of every SHT_SYMTAB, in the order the kernel scans them."""
-        return [sym for tab in self.symtabs for sym in tab.iter_symbols()]
+        return symtab_symbols(self.elf)
 
     def section_of(self, symbol):
         """The section a symbol is defined in, or None (UNDEF, ABS, COMMON...)."""
@@ -89,10 +91,7 @@ class ElfObject:
 
     def find_global(self, name):
         """The symbol the kernel's lookup finds: the first STB_GLOBAL match."""
-        for sym in self.symbols:
-            if sym.name == name and sym["st_info"]["bind"] == "STB_GLOBAL":
-                return sym
-        return None
+        return first_global(self.symbols, name)
 
     def applied_relocation_sections(self):
         """(relocation section, target section) pairs the kernel processes."""
