@@ -166,3 +166,10 @@ def test_help_lists_every_variable(tree):
     for name in ("CROSS_COMPILE", "CC", "LD", "OBJCOPY", "CFLAGS", "CPPFLAGS",
                  "CODE_MODEL", "V", "O", "PREFIX", "DESTDIR"):
         assert f"\n{name}: " in out, name
+
+
+def test_help_starts_with_the_variables_not_with_scons_own_options(tree):
+    out = run_scons(tree, "-h").stdout
+    assert out.lstrip().startswith("CROSS_COMPILE: "), out[:200]
+    assert "SCons Options:" not in out
+    assert "scons -H" in out

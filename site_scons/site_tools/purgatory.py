@@ -536,7 +536,9 @@ def _add_help(variables, env):
     global _help_given
     if not _help_given:
         _help_given = True
-        SCons.Script.Help(variables.GenerateHelpText(env), append=True)
+        # append=False: start the help with ours, not with SCons' own options
+        # (scons -H lists those); text given before is kept either way.
+        SCons.Script.Help(variables.GenerateHelpText(env), append=False)
 
 
 def generate(env, **defaults):
