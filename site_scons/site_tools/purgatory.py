@@ -212,7 +212,12 @@ def _add_help(variables, env):
     global _help_given
     if not _help_given:
         _help_given = True
-        SCons.Script.Help(variables.GenerateHelpText(env), append=True)
+        # env.Help, not the global Help(): the global one creates SCons'
+        # default environment, which probes for every known tool (gcc -v
+        # included) and costs about a third of a null build. "$$": Help
+        # substitutes, and the defaults should read as written.
+        env.Help(variables.GenerateHelpText(env).replace("$", "$$"),
+                 append=True)
 
 
 def generate(env, **defaults):
