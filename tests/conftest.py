@@ -44,6 +44,12 @@ def run_scons(tree, *args, check=True, env=None, cwd=None):
     return result
 
 
+def kexec_purgatory_cli(*args):
+    """Run the ``kexec-purgatory`` command (from this tree's package)."""
+    return subprocess.run([sys.executable, "-m", "kexec_purgatory", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO / "site_scons")
+
+
 def tree_listing(root):
     """Every file under ``root`` with its size and mtime, for 'untouched' checks."""
     root = Path(root)

@@ -11,6 +11,8 @@ from .errors import UserError
 # Subcommand name -> module in kexec_purgatory.commands.
 COMMANDS = {
     "embed": "embed",
+    "load": "load",
+    "run": "run",
 }
 
 

@@ -12,6 +12,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
+  env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
 
 The command-line variables (``scons -h``) come from
 ``kexec_purgatory.variables``; ``generate(env, **defaults)`` lets a tree
@@ -176,6 +177,35 @@ def _dependency_on(env, nodes, command_var):
         env.Depends(nodes, env.File(os.path.realpath(path)))
 
 
+# The package modules a test-run's result depends on.
+_EMULATOR_MODULES = ("loader.py", "emulator.py", "machine.py", "segments.py",
+                     "address_space.py", "testrun.py", "elffile.py")
+
+
+def _test_run(target, source, env):
+    def step():
+        # Imported here: unicorn and capstone are needed by test-run only.
+        try:
+            from kexec_purgatory import testrun
+        except ImportError as e:
+            raise UserError(f"test-run needs the Python package '{e.name}' "
+                            "(pip install this project)") from None
+        report = testrun.run_all(read_bytes(source[0].path), source[0].path,
+                                 verbose=env["V"])
+        write_atomically(target[0].path, report.encode())
+    return _user_step(step)
+
+
+def _emulator_test_run(env, target, relocatable):
+    """Run purgatory.ro in the emulator (kexec_purgatory.testrun); the
+    target is the JSON report, rewritten when the purgatory or the emulator
+    changes."""
+    nodes = env._PurgatoryTestRun(target, relocatable)
+    package = os.path.dirname(os.path.abspath(embed.__file__))
+    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in _EMULATOR_MODULES])
+    return nodes
+
+
 def _relocatable(env, target, objects, linker_script=None, **overrides):
     """ld -r of the objects, in the order given."""
     if linker_script is not None:
@@ -266,6 +296,9 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
         suffix=".c", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryTestRun"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_test_run, None), suffix=".json", src_suffix=".ro")
+    env.AddMethod(_emulator_test_run, "PurgatoryTestRun")
     env.AddMethod(_object, "PurgatoryObject")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
