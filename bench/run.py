@@ -508,8 +508,10 @@ def markdown(results):
     ]
     for key, f in results["figures"].items():
         def span(s):
+            if not isinstance(s, dict):
+                return s or ""
             return (f"{s['median_ms']:.1f} ms ({s['min_ms']:.1f}–"
-                    f"{s['max_ms']:.1f})") if s else ""
+                    f"{s['max_ms']:.1f})")
         value = "—" if f["value"] is None else f"{f['value']:g}"
         met = {True: "yes", False: "**no**", None: ""}[f["met"]]
         if f["met"] is False and key in LIMITS:
@@ -520,8 +522,6 @@ def markdown(results):
                              for size, s in f["by_size"].items())
             ref = ", ".join(f"{size}: {s['xxd_MBps']:g} MB/s"
                             for size, s in f["by_size"].items())
-        if isinstance(f.get("reference"), str):
-            ref = f["reference"]
         if f["value"] is None:
             ours = f["note"]
         cpu = f"{f['cpu_ratio']:g}" if "cpu_ratio" in f else ""
