@@ -43,12 +43,7 @@ entry64:
 	pushq	%rax
 	lretq
 .Lnew_cs:
-	movl	$PURGATORY_DS, %eax
-	movl	%eax, %ds
-	movl	%eax, %es
-	movl	%eax, %ss
-	movl	%eax, %fs
-	movl	%eax, %gs
+	LOAD_DATA_SEGMENTS
 
 	movq	entry64_regs + REG_RAX(%rip), %rax
 	movq	entry64_regs + REG_RCX(%rip), %rcx

@@ -20,12 +20,7 @@ purgatory_start:
 	lgdt	gdt_descriptor(%rip)
 
 	/* CS is reloaded by entry64; the data segments are reloaded here. */
-	movl	$PURGATORY_DS, %eax
-	movl	%eax, %ds
-	movl	%eax, %es
-	movl	%eax, %ss
-	movl	%eax, %fs
-	movl	%eax, %gs
+	LOAD_DATA_SEGMENTS
 
 	/* stack_end is 16-byte aligned, as the call below expects. */
 	leaq	stack_end(%rip), %rsp

@@ -10,6 +10,7 @@ from .errors import UserError
 
 # Subcommand name -> module in kexec_purgatory.commands.
 COMMANDS = {
+    "check": "check",
     "embed": "embed",
     "load": "load",
     "run": "run",

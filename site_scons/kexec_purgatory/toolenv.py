@@ -21,6 +21,7 @@ def command_environment(environ):
     return env
 
 
-def quiet_line(tag):
-    """A Kbuild-style progress line: two spaces, the tag in 8 columns."""
-    return f"  {tag:<8}$TARGET"
+def quiet_line(tag, node="$TARGET"):
+    """A Kbuild-style progress line: two spaces, the tag in 8 columns, then
+    the file the step makes (or, for a check, the file it reads)."""
+    return f"  {tag:<8}{node}"

@@ -10,6 +10,7 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryObject(source)                 .c/.S -> .o, purgatory flags
   env.PurgatoryRelocatable(target, objects)   ld -r -> purgatory.ro
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
+  env.PurgatoryCheck(target, ro)              checker gate -> purgatory.check
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
   env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
@@ -40,7 +41,7 @@ def _import_package():
         here = os.path.dirname(os.path.abspath(__file__))
         sys.path.insert(0, os.path.dirname(here))
     # Third-party modules the build steps need, with the package to install.
-    for module, package in (("elftools", "pyelftools"),):
+    for module, package in (("elftools", "pyelftools"), ("capstone", "capstone")):
         try:
             __import__(module)
         except ImportError:
@@ -57,7 +58,7 @@ from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
 
 PurgatoryNodes = collections.namedtuple(
-    "PurgatoryNodes", "objects relocatable undefined_check outputs")
+    "PurgatoryNodes", "objects relocatable undefined_check check outputs")
 
 _help_given = False
 
@@ -78,24 +79,45 @@ def _scons_variables(defaults):
 
 
 def _user_step(step):
-    """Run a step of the package; print its UserError as one line."""
+    """Run a step of the package (returning its status, None for 0); print
+    its UserError as one line."""
     try:
-        step()
+        return step() or 0
     except UserError as e:
         sys.stderr.write(f"{e}\n")
         return 1
-    return 0
+
+
+def _gate(env, status):
+    """A failed gate removes the outputs it guards: none is left stale."""
+    if status:
+        remove_stale(str(p) for p in env.get("PURGATORY_GATED", []))
+    return status
 
 
 def _undefined_check(target, source, env):
     command = linkcheck.link_command(env.subst("$LD"), source[0].path,
                                      target[0].path,
                                      env.subst("$PURGATORY_ENTRY"))
-    status = _user_step(lambda: linkcheck.check_link(command, source[0].path,
-                                                     env["ENV"]))
-    if status:
-        remove_stale(str(p) for p in env.get("PURGATORY_GATED", []))
-    return status
+    return _gate(env, _user_step(lambda: linkcheck.check_link(
+        command, source[0].path, env["ENV"])))
+
+
+def _purgatory_check(target, source, env):
+    """The checker's rules on purgatory.ro: findings printed as the
+    ``kexec-purgatory check`` command prints them, errors fail the build,
+    and the target records the (warning) findings of a passing object."""
+    from kexec_purgatory import check  # capstone: only when the step runs
+
+    def step():
+        findings = check.check_file(source[0].path, env.subst("$PURGATORY_ABI"))
+        report = "".join(f"{f.text()}\n" for f in findings)
+        sys.stderr.write(report)
+        if check.exit_status(findings):
+            return 1
+        write_atomically(target[0].path, report.encode())
+        return 0
+    return _gate(env, _user_step(step))
 
 
 def _c_array(target, source, env):
@@ -112,6 +134,7 @@ def _c_array(target, source, env):
 _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_CHKCOMSTR": " ".join(linkcheck.link_command(
         "$LD", "$SOURCE", "$TARGET", "$PURGATORY_ENTRY")),
+    "PURGATORY_CHECKCOMSTR": "kexec-purgatory check --abi $PURGATORY_ABI $SOURCE",
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
                               "--size-symbol $SIZE_SYMBOL -o $TARGET $SOURCE"),
@@ -122,8 +145,11 @@ _QUIET_TAGS = {
     "PURGATORY_ASCOMSTR": "AS",
     "PURGATORY_LDCOMSTR": "LD",
     "PURGATORY_CHKCOMSTR": "CHK",
+    "PURGATORY_CHECKCOMSTR": "CHECK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
 }
+# A check names the file it reads, not the report it writes.
+_QUIET_NODES = {"PURGATORY_CHECKCOMSTR": "$SOURCE"}
 
 
 def _set_output_style(env):
@@ -132,7 +158,7 @@ def _set_output_style(env):
         if env["V"]:
             env[var] = _VERBOSE_PYTHON_STEPS.get(var, "")
         else:
-            env[var] = toolenv.quiet_line(tag)
+            env[var] = toolenv.quiet_line(tag, _QUIET_NODES.get(var, "$TARGET"))
 
 
 def _set_flags(env):
@@ -225,17 +251,23 @@ def _object(env, source, target=None, **overrides):
 
 
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
-               undefined_check="purgatory.chk", c_array="kexec-purgatory.c",
-               **overrides):
-    """The whole pipeline; embedded outputs wait for every gate to pass."""
+               undefined_check="purgatory.chk", check="purgatory.check",
+               c_array="kexec-purgatory.c", **overrides):
+    """The whole pipeline; embedded outputs wait for every gate to pass.
+
+    Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
+    the link, everything else the kernel's loader would refuse by the
+    checker."""
     objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
     outputs = env.PurgatoryCArray(c_array, ro)
     chk = env.PurgatoryUndefinedCheck(
         undefined_check, ro, PURGATORY_GATED=outputs)
-    env.Depends(outputs, chk)
-    return PurgatoryNodes(objects, ro[0], chk[0], list(outputs))
+    checked = env.PurgatoryCheck(check, ro, PURGATORY_GATED=outputs)
+    env.Depends(checked, chk)
+    env.Depends(outputs, [chk, checked])
+    return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs))
 
 
 def _add_help(variables, env):
@@ -264,6 +296,7 @@ def generate(env, **defaults):
         INCPREFIX="-I", INCSUFFIX="", CPPDEFPREFIX="-D", CPPDEFSUFFIX="",
         CPPPATH=[], CPPDEFINES=[],
         PURGATORY_ENTRY="purgatory_start",
+        PURGATORY_ABI="kernel",
         PURGATORY_LDSCRIPT_FLAGS=[],
         PURGATORY_LDFLAGS=["-r", "-e", "$PURGATORY_ENTRY", "-z", "nodefaultlib"],
     )
@@ -292,6 +325,10 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_undefined_check, "$PURGATORY_CHKCOMSTR",
                                    varlist=["LD", "PURGATORY_ENTRY"]),
         suffix=".chk", src_suffix=".ro")
+    env["BUILDERS"]["PurgatoryCheck"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_purgatory_check, "$PURGATORY_CHECKCOMSTR",
+                                   varlist=["PURGATORY_ABI"]),
+        suffix=".check", src_suffix=".ro")
     env["BUILDERS"]["PurgatoryCArray"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),

@@ -10,4 +10,16 @@
 #define PURGATORY_CS	0x10	/* 64-bit code */
 #define PURGATORY_DS	0x18	/* flat data */
 
+#ifdef __ASSEMBLY__
+/* Load every data segment register with the flat data selector. */
+.macro LOAD_DATA_SEGMENTS scratch=%eax
+	movl	$PURGATORY_DS, \scratch
+	movl	\scratch, %ds
+	movl	\scratch, %es
+	movl	\scratch, %ss
+	movl	\scratch, %fs
+	movl	\scratch, %gs
+.endm
+#endif
+
 #endif /* PURGATORY_X86_SEGMENT_H */

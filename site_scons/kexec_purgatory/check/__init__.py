@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The purgatory checker: every rule the kernel's loader enforces, at build time.
+
+``check_elf(data, name)`` returns the findings for one object and raises
+``UserError`` (exit status 2) when the bytes are not a readable ELF object;
+the ``check`` command and the SCons tool both call it in-process.
+"""
+
+import itertools
+
+from ..elffile import damaged_elf_is_user_error, parse_elf
+from ..errors import UserError
+from ..files import read_bytes
+from .elfobject import ElfObject
+from .finding import ERROR, WARNING, Finding, Problem
+from .header import header_problems, table_problems
+from .rules import ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID
+
+# Past this many findings of one rule, the rest are counted, not listed:
+# a vectorised loop alone gives hundreds of SIMD instructions.
+MAX_FINDINGS_PER_RULE = 10
+
+__all__ = ["ABIS", "ERROR", "KERNEL_ABI", "RULES", "RULES_BY_ID", "WARNING",
+           "Finding", "check_elf", "check_file", "exit_status"]
+
+
+def check_elf(data, name, abi=KERNEL_ABI):
+    """Findings for the ELF object ``data``; ``name`` is how to call it."""
+    if abi not in ABIS:
+        raise UserError(f"unknown ABI '{abi}' (known: {', '.join(ABIS)})")
+    elf = parse_elf(data, name)
+    with damaged_elf_is_user_error(name):
+        problems = header_problems(elf, data)
+        if problems:
+            return _findings(name, HEADER_RULE, problems)
+        obj = ElfObject(elf, data, name)
+        problems = table_problems(obj)
+        if problems:
+            return _findings(name, HEADER_RULE, problems)
+        findings = []
+        for rule in RULES:
+            if rule.check is not None and rule.abi in (None, abi):
+                findings += _findings(name, rule, rule.check(obj))
+        return findings
+
+
+def check_file(path, abi=KERNEL_ABI):
+    return check_elf(read_bytes(path), path, abi)
+
+
+def exit_status(findings, strict=False):
+    """0 when nothing fails, 1 on an error (or, if strict, a warning)."""
+    failing = {ERROR, WARNING} if strict else {ERROR}
+    return 1 if any(f.severity in failing for f in findings) else 0
+
+
+def _findings(name, rule, problems):
+    problems = iter(problems)
+    shown = list(itertools.islice(problems, MAX_FINDINGS_PER_RULE))
+    hidden = sum(1 for _ in problems)
+    if hidden:
+        shown.append(Problem(f"{hidden} more findings of this rule not shown"))
+    return [Finding(name, rule.severity, rule.id, p) for p in shown]

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The rule table: every check the checker runs, with its stable id.
+
+The ids are an interface: build logs, CI greps and ``--json`` consumers key
+on them, and docs/checker-rules.md documents each one. Never rename one.
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+from . import instructions, relocations, sections, symbols
+from .finding import ERROR, WARNING
+
+KERNEL_ABI = "kernel"
+ABIS = (KERNEL_ABI, "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    prevents: str           # the failure at kexec time the rule moves to build time
+    check: Optional[Callable]  # obj -> iterable of Problem (None: the header gate)
+    abi: Optional[str] = None  # only checked for this --abi
+
+
+HEADER_RULE = Rule(
+    "elf-header", ERROR,
+    "kexec_file_load refusing an object that is not a sane 64-bit "
+    "little-endian x86_64 ET_REL, or misreading a damaged one", None)
+
+RULES = (
+    HEADER_RULE,
+    Rule("symtab", ERROR, "a stripped purgatory: no symbol can be found",
+         symbols.check_symtab),
+    Rule("abi-symbol", ERROR,
+         "the kernel failing to find, read or write the symbols it shares "
+         "with the purgatory (not found, size mismatch, in a bss section)",
+         symbols.check_abi_symbols, abi=KERNEL_ABI),
+    Rule("entry", ERROR, "the CPU entering the purgatory at the wrong address",
+         symbols.check_entry),
+    Rule("exec-sections", ERROR,
+         "pre-2026 kernels picking the wrong executable section as entry "
+         "(.text.hot, .ltext, .text.* from LTO)", sections.check_exec_sections),
+    Rule("rel-section", ERROR, "\"REL relocation unsupported\" at load time",
+         relocations.check_rel_sections),
+    Rule("reloc-type", ERROR,
+         "\"Unknown rela relocation\" and 32-bit relocation overflow once "
+         "the purgatory is placed above 2/4 GiB", relocations.check_reloc_types),
+    Rule("undefined-symbol", ERROR, "\"Undefined symbol\" at load time",
+         symbols.check_undefined),
+    Rule("common-symbol", ERROR, "COMMON symbols the kernel cannot place",
+         symbols.check_common),
+    Rule("loaded-note", ERROR, "note sections loaded as part of the purgatory",
+         sections.check_loaded_notes),
+    Rule("section-alignment", ERROR,
+         "misplaced sections from an alignment that is not a power of two",
+         sections.check_alignment),
+    Rule("writable-exec", ERROR, "code and data mixed in one section",
+         sections.check_writable_exec),
+    Rule("fpu-simd", ERROR,
+         "a #UD fault and a hung kdump from x87/MMX/SSE/AVX instructions",
+         instructions.check_instructions),
+    Rule("size-budget", WARNING, "a purgatory growing without anyone noticing",
+         sections.check_size),
+    Rule("dead-weight", WARNING,
+         "debug and unwind sections embedded in every kernel for nothing",
+         sections.check_dead_weight),
+)
+
+RULES_BY_ID = {rule.id: rule for rule in RULES}

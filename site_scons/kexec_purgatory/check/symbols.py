@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Rules about symbols: the symbol table, the kernel ABI, entry, undefined and COMMON."""
+
+from .elfobject import SHF_ALLOC, SHF_EXECINSTR
+from .finding import Problem
+from .hints import undefined_symbol_hint
+
+ENTRY_SYMBOL = "purgatory_start"
+
+# name -> exact size the kernel reads/writes, or None when it only takes the
+# address. Sized symbols also may not live in NOBITS: the kernel refuses to
+# get or set a symbol "in a bss section".
+KERNEL_ABI_SYMBOLS = {
+    "purgatory_start": None,
+    "purgatory_sha_regions": 256,
+    "purgatory_sha256_digest": 32,
+    "entry64_regs": 136,
+    "stack_end": None,
+}
+
+
+def check_symtab(obj):
+    if not obj.symtabs:
+        yield Problem("no .symtab: the kernel finds every symbol it needs through "
+                      "it, so a stripped object cannot be loaded (do not strip "
+                      "purgatory.ro)")
+
+
+def check_abi_symbols(obj):
+    if not obj.symtabs:
+        return  # the symtab rule has said it all
+    for name, size in KERNEL_ABI_SYMBOLS.items():
+        sym = obj.find_global(name)
+        if sym is None:
+            yield _missing_symbol(obj, name)
+            continue
+        section = obj.section_of(sym)
+        if section is None:
+            yield Problem(f"'{name}' is {sym['st_shndx']}, not defined in a "
+                          f"section: the kernel's lookup fails", symbol=name)
+            continue
+        if size is None:
+            continue
+        if sym["st_size"] != size:
+            yield Problem(f"'{name}' has size {sym['st_size']}, the kernel "
+                          f"reads and writes exactly {size} bytes",
+                          symbol=name, section=section.name)
+        if section["sh_type"] == "SHT_NOBITS":
+            yield Problem(f"'{name}' is in NOBITS section '{section.name}': the "
+                          f"kernel refuses to write a symbol in a bss section "
+                          f"(build with -fno-zero-initialized-in-bss, give it "
+                          f"an initializer)", symbol=name, section=section.name)
+
+
+def _missing_symbol(obj, name):
+    others = sorted({s["st_info"]["bind"] for s in obj.symbols if s.name == name})
+    if others:
+        return Problem(f"'{name}' is {'/'.join(others)}, but the kernel only "
+                       f"finds STB_GLOBAL symbols", symbol=name)
+    return Problem(f"required symbol '{name}' is missing", symbol=name)
+
+
+def check_entry(obj):
+    """purgatory_start (2026+ kernels) and e_entry (older ones) must agree."""
+    entry = obj.elf.header["e_entry"]
+    first_hit = next((s for s in obj.exec_sections
+                      if 0 <= entry - s["sh_addr"] < s["sh_size"]), None)
+    sym = obj.find_global(ENTRY_SYMBOL)
+    section = obj.section_of(sym) if sym is not None else None
+    if first_hit is None:
+        yield Problem(f"e_entry {entry:#x} is not inside any executable "
+                      f"section: kernels before 2026 cannot find the entry "
+                      f"(link with -e {ENTRY_SYMBOL})")
+    if section is None:
+        return
+    start = sym["st_value"]
+    culprit = dict(symbol=ENTRY_SYMBOL, section=section.name, offset=start)
+    if not obj.has_flags(section, SHF_ALLOC | SHF_EXECINSTR):
+        yield Problem(f"'{ENTRY_SYMBOL}' is in '{section.name}', which is not "
+                      f"a loaded executable section", **culprit)
+    elif start >= section["sh_size"]:
+        yield Problem(f"'{ENTRY_SYMBOL}' at {section.name}+{start:#x} lies "
+                      f"outside its section", **culprit)
+    elif entry != start:
+        yield Problem(f"e_entry is {entry:#x} but '{ENTRY_SYMBOL}' is at "
+                      f"{section.name}+{start:#x}: kernels before 2026 start at "
+                      f"e_entry (link with -e {ENTRY_SYMBOL})", **culprit)
+    elif first_hit is not None and first_hit is not section:
+        yield Problem(f"kernels before 2026 would start at "
+                      f"{first_hit.name}+{entry:#x}, the first executable "
+                      f"section containing e_entry, not at '{ENTRY_SYMBOL}' "
+                      f"in '{section.name}'", **culprit)
+
+
+def check_undefined(obj):
+    """Undefined symbols used by an applied relocation, or declared global."""
+    first_use = {}
+    for rel in obj.relocations:
+        if rel.symbol["st_shndx"] == "SHN_UNDEF" and rel.symbol_name:
+            first_use.setdefault(rel.symbol_name, rel)
+    names = list(first_use)
+    for sym in obj.symbols:
+        if (sym["st_shndx"] == "SHN_UNDEF" and sym.name
+                and sym["st_info"]["bind"] != "STB_LOCAL"
+                and sym.name not in first_use and sym.name not in names):
+            names.append(sym.name)
+    for name in names:
+        rel = first_use.get(name)
+        used = f", used at {rel.where()}" if rel else ""
+        hint = undefined_symbol_hint(name)
+        hint = f" ({hint})" if hint else ""
+        yield Problem(f"undefined symbol '{name}'{used}: the kernel refuses to "
+                      f"load an object with undefined symbols{hint}",
+                      symbol=name, section=rel.section if rel else None,
+                      offset=rel.offset if rel else None)
+
+
+def check_common(obj):
+    for sym in obj.symbols:
+        if sym["st_shndx"] == "SHN_COMMON":
+            yield Problem(f"'{sym.name}' is a COMMON symbol (a tentative "
+                          f"definition): the kernel cannot place it (build "
+                          f"with -fno-common)", symbol=sym.name)

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The checker never raises on damaged input: it exits 0, 1 or 2 with a message.
+
+Thousands of truncated and byte-mutated copies of the project's purgatory.ro
+go through the real command (in-process, for speed). Mutations are aimed at the
+ELF header, the section header table and the symbol and relocation tables
+as well as anywhere in the file, since that is where parsers break.
+"""
+
+import contextlib
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kexec_purgatory import cli
+from elftools.elf.elffile import ELFFile
+
+SETTINGS = settings(max_examples=2000, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory, built):
+    workdir = tmp_path_factory.mktemp("robustness")
+    path = built("pic") / "purgatory.ro"
+    data = path.read_bytes()
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        tables = [(s["sh_offset"], s["sh_size"]) for s in elf.iter_sections()
+                  if s["sh_type"] in ("SHT_SYMTAB", "SHT_RELA", "SHT_STRTAB")]
+        tables.append((elf.header["e_shoff"],
+                       elf.header["e_shnum"] * elf.header["e_shentsize"]))
+    return workdir / "damaged.ro", data, tables
+
+
+def run_on(path, data):
+    path.write_bytes(data)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(["check", str(path)])
+    return status, out.getvalue(), err.getvalue()
+
+
+def assert_verdict(path, data):
+    status, out, err = run_on(path, data)
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert err.startswith(f"kexec-purgatory: error: {path}: ")
+        assert err.count("\n") == 1
+    else:
+        assert err == ""
+        has_error = any(line.startswith(f"{path}: error: ")
+                        for line in out.splitlines())
+        assert has_error == (status == 1)
+
+
+def positions(data, tables):
+    anywhere = st.integers(0, len(data) - 1)
+    in_tables = st.sampled_from(tables).flatmap(
+        lambda t: st.integers(t[0], max(t[0], min(t[0] + t[1], len(data)) - 1)))
+    return st.one_of(st.integers(0, 63), in_tables, anywhere)
+
+
+@pytest.mark.slow
+def test_truncated_copies_never_raise(good):
+    path, data, _ = good
+
+    @SETTINGS
+    @given(st.integers(0, len(data) - 1))
+    def check(length):
+        assert_verdict(path, data[:length])
+    check()
+
+
+@pytest.mark.slow
+def test_byte_mutated_copies_never_raise(good):
+    path, data, tables = good
+
+    @SETTINGS
+    @given(st.lists(st.tuples(positions(data, tables), st.integers(0, 255)),
+                    min_size=1, max_size=6))
+    def check(mutations):
+        damaged = bytearray(data)
+        for offset, value in mutations:
+            damaged[offset] = value
+        assert_verdict(path, bytes(damaged))
+    check()
