@@ -71,7 +71,8 @@ FIGURES = {
         "(OpenSSL), time for 64 MiB, one process",
         "(information)", None),
     "check_ms": (
-        "the checker on purgatory.ro, in process, ms",
+        "the checker on purgatory.ro, in process, its imports included "
+        "(as the build's CHECK step pays them), ms",
         "< 150", lambda v: v < 150.0),
 }
 
@@ -204,7 +205,7 @@ def build_figures(run, reps):
     identical = all(
         (run.tree / "build-scons" / name).read_bytes()
         == (run.tree / "build-make" / name).read_bytes()
-        for name in ("purgatory.ro", "kexec-purgatory.c"))
+        for name in ("purgatory.ro", "purgatory.check", "kexec-purgatory.c"))
     floor = run.tree / "bench" / "floor"
     run.command([*scons, "-Q"], cwd=floor)()    # its .sconsign, once
     null = alternate(reps, {
@@ -398,6 +399,17 @@ def sha256_emulated_figures(run, reps):
 
 # ---------------------------------------------------------------- checker
 
+# A fresh interpreter times the imports (capstone, pyelftools) with the
+# check, as the build step pays them: it imports the checker when it runs.
+COLD_CHECK = """
+import sys, time
+start = time.perf_counter()
+from kexec_purgatory import check
+check.check_file(sys.argv[1], check.KERNEL_ABI)
+print(time.perf_counter() - start)
+"""
+
+
 def check_figures(run, reps):
     """check_ms: the checker on our purgatory.ro, in process."""
     try:
@@ -406,12 +418,22 @@ def check_figures(run, reps):
         raise NotMeasured("not measured: checker not available "
                           "(kexec_purgatory.check, issue 3)") from None
     ro = str(built_purgatory(run))
-    times = alternate(reps, {
+    cold = Timings()
+    for _ in range(reps):
+        result = subprocess.run([sys.executable, "-c", COLD_CHECK, ro],
+                                capture_output=True, text=True, check=True,
+                                env=run.environ)
+        cold.append(float(result.stdout))
+    warm = alternate(reps, {
         "check": (None, lambda: check.check_file(ro, check.KERNEL_ABI))})
     findings = check.check_file(ro, check.KERNEL_ABI)
-    stats = summary(times["check"])
-    return {"check_ms": {"value": stats["median_ms"], "ours": stats,
-                         "findings": len(findings)}}
+    stats = summary(cold)
+    return {"check_ms": {
+        "value": stats["median_ms"], "ours": stats,
+        "warm": summary(warm["check"]),
+        "reference": "imports done: "
+                     f"{summary(warm['check'])['median_ms']:.1f} ms",
+        "findings": len(findings)}}
 
 
 # ---------------------------------------------------------------- report
