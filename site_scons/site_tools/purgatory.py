@@ -318,10 +318,14 @@ def generate(env, **defaults):
             ".S": SCons.Action.Action("$PURGATORY_ASCOM", "$PURGATORY_ASCOMSTR"),
         },
         suffix=".o", src_suffix=[".c", ".S"],
-        source_scanner=SCons.Scanner.C.CScanner())
+        source_scanner=SCons.Scanner.C.CScanner(),
+        # _dependency_on() tracks the real compiler binary already; SCons'
+        # own lookup would search PATH again for every target at every run
+        # and hash the same binary once more through its symlink.
+        IMPLICIT_COMMAND_DEPENDENCIES=0)
     env["BUILDERS"]["_PurgatoryRelocatable"] = SCons.Builder.Builder(
         action=SCons.Action.Action("$PURGATORY_LDCOM", "$PURGATORY_LDCOMSTR"),
-        suffix=".ro", src_suffix=".o")
+        suffix=".ro", src_suffix=".o", IMPLICIT_COMMAND_DEPENDENCIES=0)
     env["BUILDERS"]["PurgatoryUndefinedCheck"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_undefined_check, "$PURGATORY_CHKCOMSTR",
                                    varlist=["LD", "PURGATORY_ENTRY"]),
