@@ -19,11 +19,11 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".sconsign*")
 CODE_MODELS = ("pic", "large")
 
 
-def copy_tree(dest):
-    """A fresh copy of the buildable tree at ``dest``; returns its Path."""
+def copy_tree(dest, entries=TREE_ENTRIES):
+    """A fresh copy of the buildable tree (or of ``entries``) at ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in TREE_ENTRIES:
+    for name in entries:
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=IGNORED)
@@ -86,3 +86,4 @@ def purgatory_ro(request, built):
 def host_gcc():
     """The host C compiler the tests compile helper programs with."""
     return os.environ.get("HOST_CC", "gcc")
+

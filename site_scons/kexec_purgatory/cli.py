@@ -12,6 +12,9 @@ from .errors import UserError
 COMMANDS = {
     "check": "check",
     "embed": "embed",
+    "diff": "diff",
+    "verify": "verify",
+    "repro": "repro",
     "load": "load",
     "run": "run",
 }

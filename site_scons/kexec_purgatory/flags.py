@@ -159,6 +159,23 @@ def purgatory_asflags(model, user_cppflags=()):
     return [*user_cppflags, *MANDATORY_ASFLAGS, *code_model_flags(model)]
 
 
+# TEST ONLY (PURGATORY_TEST_DEBUG=1): debug info, which records the build
+# directory; the reproducibility tests use it to prove repro catches that.
+TEST_DEBUG_CFLAGS = ("-g",)
+
+
+def prefix_map_flags(tree, output_dir):
+    """Map the tree's and the output directory's absolute paths to ``.``.
+
+    Sources are compiled by relative names, so without debug info no path
+    reaches the object; this covers what still could (``__FILE__`` of a
+    file named absolutely, debug info a user turns on). gcc applies the
+    last matching map, so the output directory, when inside the tree, is
+    mapped as itself rather than as ``./build``.
+    """
+    return [f"-ffile-prefix-map={tree}=.", f"-ffile-prefix-map={output_dir}=."]
+
+
 def dropped_message(dropped_by_variable):
     """One line naming every dropped flag, or None when nothing was dropped."""
     parts = [f"{var}: {' '.join(flags)}"

@@ -7,6 +7,9 @@ lists them); other front ends can read it as it is.
 
 from dataclasses import dataclass
 
+from .embed import DEFAULT_FORMATS
+from .ihex import DEFAULT_LOAD_ADDR
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -36,9 +39,20 @@ VARIABLES = (
              "kexec_purgatory"),
     Variable("SIZE_SYMBOL", "name of the embedded size variable",
              "kexec_purgatory_size"),
+    Variable("FORMATS", "embedded forms to write, comma-separated: c "
+             "(kexec-purgatory.c), S (kexec-purgatory.S, .incbin), ihex "
+             "(purgatory.hex, relocated at LOAD_ADDR)", DEFAULT_FORMATS),
+    Variable("LOAD_ADDR", "address the ihex format relocates the image to "
+             "(page aligned, below 4 GiB)", DEFAULT_LOAD_ADDR),
     Variable("V", "1: print full command lines instead of one line a step",
              False, kind="bool"),
     Variable("O", "output directory (the source tree stays clean)", "build"),
+    Variable("CACHEDIR", "SCons cache directory shared between builds "
+             "(outputs are the same with or without it)", ""),
+    Variable("PURGATORY_TEST_DEBUG", "TEST ONLY, never for a real build: "
+             "debug info and no path mapping, so that the reproducibility "
+             "tests can prove 'repro' catches a path-dependent build",
+             False, kind="bool"),
     Variable("PREFIX", "installation prefix", "/usr/local"),
     Variable("DESTDIR", "staging directory prepended to PREFIX by "
              "'scons install'", ""),

@@ -12,8 +12,19 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryUndefinedCheck(target, ro)     full link gate -> purgatory.chk
   env.PurgatoryCheck(target, ro)              checker gate -> purgatory.check
   env.PurgatoryCArray(target, ro)             ro -> kexec-purgatory.c
+  env.PurgatoryIncbin(target, ro)             ro -> kexec-purgatory.S, assembled
+                                              and read back before it is kept
+  env.PurgatoryIhex(target, ro)               ro relocated at $LOAD_ADDR -> .hex
+  env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
+  env.PurgatoryBuildInfo(target, ro, outputs, inputs)  -> purgatory.buildinfo
+  env.PurgatoryVerifyReproducible()          alias running 'kexec-purgatory repro'
   env.Purgatory(sources, linker_script=...)   all of them, in order, gated
   env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
+
+Nothing here knows the layout of the tree that uses it: sources, include
+paths (``CPPPATH=``), defines (``CPPDEFINES=``), forced includes
+(``PURGATORY_FORCED_INCLUDES=``, given to the compiler as ``-include``),
+output names and symbol names are all arguments.
 
 The command-line variables (``scons -h``) come from
 ``kexec_purgatory.variables``; ``generate(env, **defaults)`` lets a tree
@@ -24,42 +35,65 @@ import collections
 import importlib.util
 import os
 import shlex
+import subprocess
 import sys
 
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Node.FS
+import SCons.Scanner
 import SCons.Scanner.C
 import SCons.Script
 from SCons.Variables import BoolVariable, EnumVariable, Variables
 
 
 def _import_package():
-    """Import kexec_purgatory, from site_scons/ beside this tool if needed."""
+    """Import kexec_purgatory: the copy this tool ships with comes first.
+
+    The tool lives in site_scons/site_tools/ beside site_scons/kexec_purgatory/
+    (a checkout, a copied site_scons/), or in kexec_purgatory/site_tools/ (a
+    wheel); another version installed elsewhere must not shadow its own.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (os.path.dirname(here), os.path.dirname(os.path.dirname(here))):
+        if os.path.isfile(os.path.join(root, "kexec_purgatory", "__init__.py")):
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            break
     try:
-        import kexec_purgatory  # noqa: F401  (installed, or site_scons/)
+        import kexec_purgatory  # noqa: F401
     except ImportError:
-        here = os.path.dirname(os.path.abspath(__file__))
-        sys.path.insert(0, os.path.dirname(here))
-    # Third-party modules the build steps need, with the package to install.
-    # Found, not imported: importing capstone costs every run, even one with
-    # nothing to do, ~20 ms; the steps import what they use when they run.
-    for module, package in (("elftools", "pyelftools"), ("capstone", "capstone")):
-        if importlib.util.find_spec(module) is None:
-            raise SCons.Errors.StopError(
-                f"purgatory: Python package '{package}' is missing "
-                f"(pip install {package}, or pip install this project)") from None
+        raise SCons.Errors.StopError(
+            f"purgatory: Python package 'kexec_purgatory' is neither beside "
+            f"the tool ({os.path.dirname(here)}) nor installed (copy all of "
+            "site_scons/, or pip install this project)") from None
+    _require_module("elftools", "pyelftools")
+    _require_module("capstone", "capstone", " (the checker step)")
+
+
+def _require_module(module, package, needed_for=""):
+    """One line naming the Python package to install when a module is missing.
+
+    Only looks the module up: importing capstone or intelhex here would
+    make every null build pay for them.
+    """
+    if importlib.util.find_spec(module) is None:
+        raise SCons.Errors.StopError(
+            f"purgatory: Python package '{package}' is missing{needed_for} "
+            f"(pip install {package}, or pip install this project)") from None
 
 
 _import_package()
 
-from kexec_purgatory import embed, flags, linkcheck, toolenv  # noqa: E402
+from kexec_purgatory import buildinfo, embed, flags, ihex, incbin, install, linkcheck, toolenv  # noqa: E402
 from kexec_purgatory.variables import NAMES, VARIABLES  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.files import read_bytes, remove_stale, write_atomically  # noqa: E402
 
 PurgatoryNodes = collections.namedtuple(
-    "PurgatoryNodes", "objects relocatable undefined_check check outputs")
+    "PurgatoryNodes",
+    "objects relocatable undefined_check check outputs buildinfo")
 
 _help_given = False
 
@@ -108,9 +142,12 @@ def _purgatory_check(target, source, env):
     """The checker's rules on purgatory.ro: findings printed as the
     ``kexec-purgatory check`` command prints them, errors fail the build,
     and the target records the (warning) findings of a passing object."""
-    from kexec_purgatory import check  # capstone: only when the step runs
-
     def step():
+        try:    # capstone: imported only when the step runs
+            from kexec_purgatory import check
+        except ImportError as e:
+            raise UserError(f"the checker needs the Python package '{e.name}' "
+                            "(pip install this project)") from None
         findings = check.check_file(source[0].path, env.subst("$PURGATORY_ABI"))
         report = "".join(f"{f.text()}\n" for f in findings)
         sys.stderr.write(report)
@@ -119,6 +156,28 @@ def _purgatory_check(target, source, env):
         write_atomically(target[0].path, report.encode())
         return 0
     return _gate(env, _user_step(step))
+
+
+def _incbin(target, source, env):
+    return _user_step(lambda: incbin.write_incbin(
+        target[0].path, source[0].path, shlex.split(env.subst("$CC")),
+        env.subst("$ARRAY_SYMBOL"), env.subst("$SIZE_SYMBOL"),
+        env.subst("$PURGATORY_INCBIN_PATH") or None, env["ENV"]))
+
+
+def _install(target, source, env):
+    return _user_step(lambda: install.install_file(
+        source[0].path, target[0].path,
+        install.source_date_epoch(env["ENV"])))
+
+
+def _ihex(target, source, env):
+    def step():
+        data = read_bytes(source[0].path)
+        address = ihex.parse_load_addr(env.subst("$LOAD_ADDR"))
+        write_atomically(target[0].path,
+                         ihex.relocated_ihex(data, source[0].path, address))
+    return _user_step(step)
 
 
 def _c_array(target, source, env):
@@ -131,14 +190,85 @@ def _c_array(target, source, env):
     return _user_step(step)
 
 
+def _build_info(target, source, env):
+    """Write the build record: source[0] is purgatory.ro, the built
+    sources are the generated outputs, the rest (with the headers the
+    scanner found) are the inputs."""
+    tree = env.Dir("#").abspath
+    out_dir = target[0].dir.abspath
+
+    def step():
+        built = [n for n in source[1:] if n.has_builder()]
+        inputs = {}
+        for node in [*source[1:], *(target[0].implicit or [])]:
+            if node.has_builder() or not isinstance(node, SCons.Node.FS.File):
+                continue
+            path = node.srcnode().abspath
+            if path.startswith(os.path.join(tree, "")):
+                inputs[os.path.relpath(path, tree)] = path
+
+        # The path maps as placeholders: their values are the build's paths.
+        path_maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
+                                           buildinfo.OUTPUT_PLACEHOLDER)
+
+        def effective(kind):
+            words = env.subst_list(_BUILDINFO_FLAGS[kind], target=target,
+                                   source=source)[0]
+            words = buildinfo.path_free([str(w) for w in words], tree, out_dir)
+            if kind != "ld" and env["PURGATORY_PREFIX_MAP"]:
+                words += path_maps
+            return words
+        record = buildinfo.build_record(
+            relocatable=source[0].abspath,
+            outputs={os.path.relpath(n.abspath, out_dir): n.abspath
+                     for n in built},
+            sources=dict(sorted(inputs.items())),
+            cc_version=buildinfo.first_version_line(
+                shlex.split(env.subst("$CC")), env["ENV"]),
+            ld_version=buildinfo.first_version_line(
+                shlex.split(env.subst("$LD")), env["ENV"]),
+            code_model=env["CODE_MODEL"],
+            cflags=effective("c"), asflags=effective("asm"),
+            ldflags=effective("ld"))
+        write_atomically(target[0].abspath, buildinfo.dumps(record))
+    return _user_step(step)
+
+
+# The flags a build record lists (the path maps as placeholders).
+_BUILDINFO_FLAGS = {
+    "c": "$PURGATORY_CFLAGS $_CPPDEFFLAGS $_PURGATORY_INCFLAGS",
+    "asm": "$PURGATORY_ASFLAGS $_CPPDEFFLAGS $_PURGATORY_INCFLAGS",
+    "ld": "$PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS",
+}
+
+
+def _scan_source_headers(node, env, path):
+    """Headers of the C and assembler inputs (not of generated outputs)."""
+    if node.has_builder() or node.get_suffix() not in (".c", ".S", ".h"):
+        return []
+    return _C_SCANNER(node, env, path)
+
+
+_C_SCANNER = SCons.Scanner.C.CScanner()
+
+
 # What V=1 prints for the steps that run in Python: an equivalent command.
 _VERBOSE_PYTHON_STEPS = {
     "PURGATORY_CHKCOMSTR": " ".join(linkcheck.link_command(
         "$LD", "$SOURCE", "$TARGET", "$PURGATORY_ENTRY")),
     "PURGATORY_CHECKCOMSTR": "kexec-purgatory check --abi $PURGATORY_ABI $SOURCE",
+    "PURGATORY_INFOCOMSTR": "# build record of $SOURCE -> $TARGET",
     "PURGATORY_BIN2CCOMSTR": ("kexec-purgatory embed --format c "
                               "--array-symbol $ARRAY_SYMBOL "
                               "--size-symbol $SIZE_SYMBOL -o $TARGET $SOURCE"),
+    "PURGATORY_INCBINCOMSTR": ("kexec-purgatory embed --format S --cc '$CC' "
+                               "--array-symbol $ARRAY_SYMBOL "
+                               "--size-symbol $SIZE_SYMBOL --incbin-path "
+                               "${PURGATORY_INCBIN_PATH or SOURCE.file} "
+                               "-o $TARGET $SOURCE"),
+    "PURGATORY_IHEXCOMSTR": ("kexec-purgatory embed --format ihex "
+                             "--load-addr $LOAD_ADDR -o $TARGET $SOURCE"),
+    "PURGATORY_INSTALLCOMSTR": "install -m 0644 $SOURCE $TARGET",
 }
 
 _QUIET_TAGS = {
@@ -148,6 +278,10 @@ _QUIET_TAGS = {
     "PURGATORY_CHKCOMSTR": "CHK",
     "PURGATORY_CHECKCOMSTR": "CHECK",
     "PURGATORY_BIN2CCOMSTR": "BIN2C",
+    "PURGATORY_INCBINCOMSTR": "INCBIN",
+    "PURGATORY_IHEXCOMSTR": "IHEX",
+    "PURGATORY_INSTALLCOMSTR": "INSTALL",
+    "PURGATORY_INFOCOMSTR": "INFO",
 }
 # A check names the file it reads, not the report it writes.
 _QUIET_NODES = {"PURGATORY_CHECKCOMSTR": "$SOURCE"}
@@ -173,14 +307,32 @@ def _set_flags(env):
             env["CODE_MODEL"], kept_c, kept_cpp)
         env["PURGATORY_ASFLAGS"] = flags.purgatory_asflags(
             env["CODE_MODEL"], kept_cpp)
-        embed.validate_symbol(env.subst("$ARRAY_SYMBOL"), "ARRAY_SYMBOL")
-        embed.validate_symbol(env.subst("$SIZE_SYMBOL"), "SIZE_SYMBOL")
+        if env["PURGATORY_TEST_DEBUG"]:
+            env["PURGATORY_CFLAGS"] += flags.TEST_DEBUG_CFLAGS
+            env["PURGATORY_PREFIX_MAP"] = []
+        else:
+            tree = env.Dir("#").abspath
+            env["PURGATORY_PREFIX_MAP"] = flags.prefix_map_flags(
+                tree, os.path.normpath(os.path.join(tree, env.subst("$O"))))
+        _validate_names(env, {})
+        install.source_date_epoch(env["ENV"])
     except UserError as e:
         raise SCons.Errors.StopError(str(e)) from None
     message = flags.dropped_message({"CFLAGS": dropped_c,
                                      "CPPFLAGS": dropped_cpp})
     if message and not SCons.Script.GetOption("help"):
         print(message)
+
+
+def _validate_names(env, overrides):
+    """Symbol names and formats, from the environment or one call's overrides."""
+    for var in ("ARRAY_SYMBOL", "SIZE_SYMBOL"):
+        embed.validate_symbol(env.subst(overrides.get(var, f"${var}")), var)
+    formats = embed.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
+    if "ihex" in formats:
+        ihex.parse_load_addr(env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR")))
+        _require_module("intelhex", "intelhex", " (FORMATS=ihex)")
+    return formats
 
 
 def _require_tools(env):
@@ -228,9 +380,15 @@ def _emulator_test_run(env, target, relocatable):
     target is the JSON report, rewritten when the purgatory or the emulator
     changes."""
     nodes = env._PurgatoryTestRun(target, relocatable)
-    package = os.path.dirname(os.path.abspath(embed.__file__))
-    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in _EMULATOR_MODULES])
+    _dependency_on_modules(env, nodes, _EMULATOR_MODULES)
     return nodes
+
+
+def _dependency_on_modules(env, nodes, modules):
+    """Make nodes written by Python depend on the package modules writing
+    them, so that a new version of the tool rewrites its outputs."""
+    package = os.path.dirname(os.path.abspath(embed.__file__))
+    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in modules])
 
 
 def _relocatable(env, target, objects, linker_script=None, **overrides):
@@ -246,29 +404,118 @@ def _relocatable(env, target, objects, linker_script=None, **overrides):
 
 
 def _object(env, source, target=None, **overrides):
+    """Compile one source; forced includes are files it depends on."""
+    forced = overrides.get("PURGATORY_FORCED_INCLUDES",
+                           env.get("PURGATORY_FORCED_INCLUDES", []))
+    forced = env.arg2nodes(forced, env.fs.File)
+    overrides["PURGATORY_FORCED_INCLUDES"] = forced
+    overrides["_PURGATORY_FORCED_INCLUDE_FLAGS"] = [
+        word for header in forced for word in ("-include", header)]
     nodes = env._PurgatoryObject(target, source, **overrides)
+    env.Depends(nodes, forced)
     _dependency_on(env, nodes, "CC")
+    return nodes
+
+
+def _incbin_method(env, target, source, **overrides):
+    nodes = env._PurgatoryIncbin(target, source, **overrides)
+    _dependency_on(env, nodes, "CC")
+    _dependency_on_modules(env, nodes, ("embed.py", "incbin.py", "elffile.py"))
+    return nodes
+
+
+def _ihex_method(env, target, source, **overrides):
+    nodes = env._PurgatoryIhex(target, source, **overrides)
+    _dependency_on_modules(env, nodes, ("ihex.py", "loader.py", "elffile.py"))
+    return nodes
+
+
+def _install_method(env, directory, sources):
+    """Install each node into ``directory`` (substituted: $DESTDIR$PREFIX/...)."""
+    directory = env.Dir(directory)
+    return [env._PurgatoryInstall(directory.File(node.name), node)[0]
+            for node in env.Flatten([sources])]
+
+
+def _build_info_node(env, target, relocatable, outputs, inputs,
+                     linker_script=None, **overrides):
+    """The build record of ``relocatable`` and ``outputs``; ``inputs`` are
+    the sources (their headers are found by scanning)."""
+    inputs = list(inputs)
+    if linker_script is not None:
+        script = env.File(linker_script)
+        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
+        inputs.append(script)
+    nodes = env._PurgatoryBuildInfo(target, [relocatable, *outputs, *inputs],
+                                    **overrides)
+    _dependency_on(env, nodes, "CC")
+    _dependency_on(env, nodes, "LD")
     return nodes
 
 
 def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", check="purgatory.check",
-               c_array="kexec-purgatory.c", **overrides):
+               c_array="kexec-purgatory.c", incbin="kexec-purgatory.S",
+               ihex="purgatory.hex", buildinfo_file="purgatory.buildinfo",
+               formats=None, **overrides):
     """The whole pipeline; embedded outputs wait for every gate to pass.
 
     Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
     the link, everything else the kernel's loader would refuse by the
-    checker."""
+    checker. ``formats`` (default: ``$FORMATS``) picks the embedded forms,
+    each written to the name given for it.
+    """
+    if formats is not None:
+        overrides["FORMATS"] = formats
+    try:
+        formats = _validate_names(env, overrides)
+    except UserError as e:
+        raise SCons.Errors.StopError(str(e)) from None
     objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
-    outputs = env.PurgatoryCArray(c_array, ro)
+    writers = {
+        "c": (env.PurgatoryCArray, c_array),
+        "S": (env.PurgatoryIncbin, incbin),
+        "ihex": (env.PurgatoryIhex, ihex),
+    }
+    outputs = []
+    for form in formats:
+        builder, name = writers[form]
+        outputs += builder(name, ro, **overrides)
     chk = env.PurgatoryUndefinedCheck(
         undefined_check, ro, PURGATORY_GATED=outputs)
     checked = env.PurgatoryCheck(check, ro, PURGATORY_GATED=outputs)
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
-    return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs))
+    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, sources,
+                                  linker_script=linker_script, **overrides)
+    return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs),
+                          info[0])
+
+
+# Variables of a build that do not change its outputs, so are not passed on.
+_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR"}
+
+
+def _verify_reproducible(env, alias="verify-reproducible"):
+    """An alias running ``kexec-purgatory repro`` on this tree with the
+    build's own variables; it fails when the builds differ."""
+    sets = [f"--set={name}={value}"
+            for name, value in sorted(SCons.Script.ARGUMENTS.items())
+            if name not in _NOT_FOR_REPRO]
+    package_parent = os.path.dirname(os.path.dirname(embed.__file__))
+    command = [sys.executable, "-m", "kexec_purgatory", "repro",
+               env.Dir("#").abspath, *sets]
+
+    def repro(target, source, env):
+        path = os.pathsep.join(p for p in (package_parent,
+                                           os.environ.get("PYTHONPATH")) if p)
+        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+    node = env.Alias(alias, [], SCons.Action.Action(
+        repro, "kexec-purgatory repro " + " ".join(command[4:])))
+    env.AlwaysBuild(node)
+    return node
 
 
 def _add_help(variables, env):
@@ -288,6 +535,8 @@ def generate(env, **defaults):
     variables.Update(env)
     _add_help(variables, env)
     env["PURGATORY_VARIABLE_NAMES"] = sorted(NAMES)
+    if env["CACHEDIR"]:
+        env.CacheDir(env.subst("$CACHEDIR"))
     env["ENV"] = toolenv.command_environment(os.environ)
     _set_flags(env)
     _require_tools(env)
@@ -300,15 +549,24 @@ def generate(env, **defaults):
         PURGATORY_ABI="kernel",
         PURGATORY_LDSCRIPT_FLAGS=[],
         PURGATORY_LDFLAGS=["-r", "-e", "$PURGATORY_ENTRY", "-z", "nodefaultlib"],
+        PURGATORY_FORCED_INCLUDES=[], _PURGATORY_FORCED_INCLUDE_FLAGS=[],
+        PURGATORY_INCBIN_PATH="",
     )
+    env["PURGATORY_SOURCE_DATE_EPOCH"] = env["ENV"].get("SOURCE_DATE_EPOCH", "")
     # Unlike SCons' own _CPPINCFLAGS, the include path is part of the
     # command's signature: changing it rebuilds.
     env["_PURGATORY_INCFLAGS"] = ("${_concat(INCPREFIX, CPPPATH, INCSUFFIX, "
                                   "__env__, RDirs, TARGET, SOURCE)}")
+    # The path maps are left out of the signature ($( $)): they only undo
+    # the build path, so a CacheDir serves builds in any directory.
     env["PURGATORY_CCCOM"] = ("$CC -o $TARGET -c $PURGATORY_CFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS "
+                              "$( $PURGATORY_PREFIX_MAP $) $SOURCE")
     env["PURGATORY_ASCOM"] = ("$CC -o $TARGET -c $PURGATORY_ASFLAGS "
-                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS $SOURCE")
+                              "$_CPPDEFFLAGS $_PURGATORY_INCFLAGS "
+                              "$_PURGATORY_FORCED_INCLUDE_FLAGS "
+                              "$( $PURGATORY_PREFIX_MAP $) $SOURCE")
     env["PURGATORY_LDCOM"] = ("$LD $PURGATORY_LDFLAGS $PURGATORY_LDSCRIPT_FLAGS "
                               "-o $TARGET $SOURCES")
 
@@ -338,10 +596,42 @@ def generate(env, **defaults):
         action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
                                    varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
         suffix=".c", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryIncbin"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(
+            _incbin, "$PURGATORY_INCBINCOMSTR",
+            varlist=["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL",
+                     "PURGATORY_INCBIN_PATH"]),
+        suffix=".S", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryIhex"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_ihex, "$PURGATORY_IHEXCOMSTR",
+                                   varlist=["LOAD_ADDR"]),
+        suffix=".hex", src_suffix=".ro")
+    env["BUILDERS"]["_PurgatoryInstall"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
+                                   varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),
+        single_source=True)
+    env["BUILDERS"]["_PurgatoryBuildInfo"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(
+            _build_info, "$PURGATORY_INFOCOMSTR",
+            varlist=["CC", "LD", "CODE_MODEL", "PURGATORY_CFLAGS",
+                     "PURGATORY_TEST_DEBUG",
+                     "PURGATORY_ASFLAGS", "PURGATORY_LDFLAGS",
+                     "PURGATORY_LDSCRIPT_FLAGS", "_CPPDEFFLAGS",
+                     "_PURGATORY_INCFLAGS"]),
+        suffix=".buildinfo",
+        source_scanner=SCons.Scanner.Scanner(
+            function=_scan_source_headers,
+            path_function=SCons.Scanner.FindPathDirs("CPPPATH"),
+            recursive=True))
     env["BUILDERS"]["_PurgatoryTestRun"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_test_run, None), suffix=".json", src_suffix=".ro")
     env.AddMethod(_emulator_test_run, "PurgatoryTestRun")
     env.AddMethod(_object, "PurgatoryObject")
+    env.AddMethod(_incbin_method, "PurgatoryIncbin")
+    env.AddMethod(_ihex_method, "PurgatoryIhex")
+    env.AddMethod(_install_method, "PurgatoryInstall")
+    env.AddMethod(_build_info_node, "PurgatoryBuildInfo")
+    env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
 

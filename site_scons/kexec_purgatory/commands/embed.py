@@ -1,19 +1,42 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """kexec-purgatory embed: the build's embedding step, by hand.
 
-``scons V=1`` prints this command for the embedding step, so what the build
+``scons V=1`` prints this command for the embedding steps, so what the build
 did can be repeated outside SCons.
 """
 
 import os
+import shlex
 
-from .. import embed
+from .. import embed, ihex, incbin
 from ..files import read_bytes, write_atomically
 
-HELP = "write purgatory.ro as kexec-purgatory.c (a C byte array)"
+HELP = ("write purgatory.ro as kexec-purgatory.c (C array), "
+        "kexec-purgatory.S (.incbin, assembled and checked) or Intel HEX "
+        "relocated at an address")
 
-FORMATS = {
-    "c": embed.c_array,
+
+def _c(args):
+    data = read_bytes(args.file)
+    write_atomically(args.output, embed.c_array(
+        data, os.path.basename(args.file), args.array_symbol, args.size_symbol))
+
+
+def _incbin(args):
+    incbin.write_incbin(args.output, args.file, shlex.split(args.cc),
+                        args.array_symbol, args.size_symbol, args.incbin_path)
+
+
+def _ihex(args):
+    address = ihex.parse_load_addr(args.load_addr, "--load-addr")
+    write_atomically(args.output, ihex.relocated_ihex(
+        read_bytes(args.file), args.file, address))
+
+
+WRITERS = {
+    "c": _c,
+    "S": _incbin,
+    "ihex": _ihex,
 }
 
 
@@ -21,17 +44,23 @@ def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="purgatory.ro to embed")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="file to write (replaced atomically)")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="c",
+    parser.add_argument("--format", choices=list(WRITERS), default="c",
                         help="output format (default: %(default)s)")
     parser.add_argument("--array-symbol", default=embed.DEFAULT_ARRAY_SYMBOL,
                         help="name of the byte array (default: %(default)s)")
     parser.add_argument("--size-symbol", default=embed.DEFAULT_SIZE_SYMBOL,
                         help="name of the size variable (default: %(default)s)")
+    parser.add_argument("--incbin-path", metavar="PATH",
+                        help="S: the path .incbin names, as the assembler "
+                        "that uses the file will find it (default: FILE's name)")
+    parser.add_argument("--cc", default="gcc",
+                        help="S: compiler driver that assembles the file "
+                        "to check it (default: %(default)s)")
+    parser.add_argument("--load-addr", default=ihex.DEFAULT_LOAD_ADDR,
+                        help="ihex: address to relocate the image to, page "
+                        "aligned, below 4 GiB (default: %(default)s)")
 
 
 def run(args):
-    data = read_bytes(args.file)
-    text = FORMATS[args.format](data, os.path.basename(args.file),
-                                args.array_symbol, args.size_symbol)
-    write_atomically(args.output, text)
+    WRITERS[args.format](args)
     return 0

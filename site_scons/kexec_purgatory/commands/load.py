@@ -1,16 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """``kexec-purgatory load``: relocate a purgatory as the kernel would."""
 
-import io
-
-from .. import loader
-from ..errors import UserError
+from .. import ihex, loader
 from ..files import write_atomically
 from ..sizes import parse_size
 
 HELP = "lay out and relocate purgatory.ro at an address, as kexec_file does"
-
-INTEL_HEX_LIMIT = 1 << 32
 
 
 def add_arguments(parser):
@@ -35,15 +30,9 @@ def add_entry_argument(parser):
 
 def image_bytes(loaded, path):
     """The image as Intel HEX text, or raw bytes for a .bin name."""
-    image = loaded.intelhex()
     if path.endswith(".bin"):
-        return image.tobinstr()
-    if loaded.end > INTEL_HEX_LIMIT:
-        raise UserError(f"{path}: Intel HEX cannot hold addresses above 4 GiB "
-                        f"(image ends at {loaded.end:#x}); name it .bin for raw bytes")
-    text = io.StringIO()
-    image.write_hex_file(text)
-    return text.getvalue().encode("ascii")
+        return loaded.intelhex().tobinstr()
+    return ihex.intel_hex_text(loaded, path, "name it .bin for raw bytes")
 
 
 def run(args):
