@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "site_scons"))
 
 # What a build needs from the tree; everything else stays behind.
-TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch")
+TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch",
+                "kernel")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".sconsign*")
 
 CODE_MODELS = ("pic", "large")
@@ -53,8 +54,9 @@ def kexec_purgatory_cli(*args):
 def tree_listing(root):
     """Every file under ``root`` with its size and mtime, for 'untouched' checks."""
     root = Path(root)
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}
+    stats = {str(p.relative_to(root)): p.lstat() for p in root.rglob("*")}
+    return {name: (st.st_size, st.st_mtime_ns)
+            for name, st in sorted(stats.items())}
 
 
 @pytest.fixture
@@ -87,3 +89,55 @@ def host_gcc():
     """The host C compiler the tests compile helper programs with."""
     return os.environ.get("HOST_CC", "gcc")
 
+
+def embedded_bytes(c_array, workdir):
+    """Compile ``c_array`` (kexec-purgatory.c) with the host gcc and a main
+    that writes the array out; returns (bytes, kexec_purgatory_size, the
+    array's address modulo 8)."""
+    workdir = Path(workdir)
+    main = workdir / "dump.c"
+    main.write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n"
+        "extern const unsigned char kexec_purgatory[];\n"
+        "extern const size_t kexec_purgatory_size;\n"
+        "int main(int argc, char **argv)\n{\n"
+        "\tFILE *f = fopen(argv[1], \"wb\");\n"
+        "\tfwrite(kexec_purgatory, 1, kexec_purgatory_size, f);\n"
+        "\tprintf(\"%zu %u\\n\", kexec_purgatory_size,\n"
+        "\t       (unsigned)((uintptr_t)kexec_purgatory % 8));\n"
+        "\treturn fclose(f) != 0;\n}\n")
+    exe = workdir / "dump"
+    subprocess.run([host_gcc(), "-Wall", "-Werror", "-o", exe, main, c_array],
+                   check=True)
+    result = subprocess.run([exe, workdir / "blob"], check=True,
+                            capture_output=True, text=True)
+    size, misalignment = map(int, result.stdout.split())
+    return (workdir / "blob").read_bytes(), size, misalignment
+
+
+def assemble(source, include_dir, obj):
+    """Assemble ``source`` (e.g. kexec-purgatory.S) with the host gcc and
+    ``-I include_dir``; returns the object read with pyelftools."""
+    from kexec_purgatory.elffile import open_elf
+    subprocess.run([host_gcc(), "-c", "-I", include_dir, "-o", obj, source],
+                   check=True, capture_output=True, text=True)
+    return open_elf(str(obj))
+
+
+def symbol(elf, name):
+    """The one symbol called ``name`` in ``elf``."""
+    (sym,) = elf.get_section_by_name(".symtab").get_symbol_by_name(name)
+    return sym
+
+
+def incbin_bytes(incbin_file, include_dir, workdir):
+    """(the bytes kexec_purgatory covers, the value of kexec_purgatory_size)
+    once ``incbin_file`` is assembled."""
+    elf = assemble(incbin_file, include_dir, Path(workdir) / "incbin.o")
+    array, size = symbol(elf, "kexec_purgatory"), symbol(elf, "kexec_purgatory_size")
+    rodata = elf.get_section(array["st_shndx"]).data()
+    start = array["st_value"]
+    count = elf.get_section(size["st_shndx"]).data()[
+        size["st_value"]:size["st_value"] + 8]
+    return (rodata[start:start + array["st_size"]],
+            int.from_bytes(count, "little"))

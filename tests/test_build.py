@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import host_gcc, run_scons, tree_listing
+from conftest import embedded_bytes, host_gcc, run_scons, tree_listing
 
 OUTPUTS = ("purgatory.ro", "purgatory.chk", "kexec-purgatory.c")
 
@@ -58,25 +58,10 @@ def test_verbose_output_prints_full_command_lines(tree):
 
 def test_c_array_compiled_by_host_gcc_gives_back_purgatory_ro(built, tmp_path):
     out = built("pic")
-    main = tmp_path / "dump.c"
-    main.write_text(
-        "#include <stdint.h>\n#include <stdio.h>\n"
-        "extern const unsigned char kexec_purgatory[];\n"
-        "extern const size_t kexec_purgatory_size;\n"
-        "int main(int argc, char **argv)\n{\n"
-        "\tFILE *f = fopen(argv[1], \"wb\");\n"
-        "\tfwrite(kexec_purgatory, 1, kexec_purgatory_size, f);\n"
-        "\tprintf(\"%zu %u\\n\", kexec_purgatory_size,\n"
-        "\t       (unsigned)((uintptr_t)kexec_purgatory % 8));\n"
-        "\treturn fclose(f) != 0;\n}\n")
-    exe = tmp_path / "dump"
-    subprocess.run([host_gcc(), "-Wall", "-Werror", "-o", exe, main,
-                    out / "kexec-purgatory.c"], check=True)
-    result = subprocess.run([exe, tmp_path / "blob"], check=True,
-                            capture_output=True, text=True)
-    size, misalignment = map(int, result.stdout.split())
+    blob, size, misalignment = embedded_bytes(out / "kexec-purgatory.c",
+                                              tmp_path)
     ro = (out / "purgatory.ro").read_bytes()
-    assert (tmp_path / "blob").read_bytes() == ro
+    assert blob == ro
     assert size == len(ro)
     assert misalignment == 0
 

@@ -8,21 +8,10 @@ import sys
 
 import pytest
 
-from conftest import REPO, host_gcc, run_scons
+from conftest import REPO, assemble, host_gcc, run_scons, symbol
 from kexec_purgatory import embed, incbin
 from kexec_purgatory.elffile import open_elf
 from kexec_purgatory.errors import UserError
-
-
-def assemble(source, include_dir, obj):
-    subprocess.run([host_gcc(), "-c", "-I", include_dir, "-o", obj, source],
-                   check=True, capture_output=True, text=True)
-    return open_elf(str(obj))
-
-
-def symbol(elf, name):
-    (sym,) = elf.get_section_by_name(".symtab").get_symbol_by_name(name)
-    return sym
 
 
 def test_incbin_file_assembles_to_rodata_holding_purgatory_ro(built, tmp_path):

@@ -53,6 +53,12 @@ VARIABLES = (
              "debug info and no path mapping, so that the reproducibility "
              "tests can prove 'repro' catches a path-dependent build",
              False, kind="bool"),
+    Variable("KERNEL", "kernel mode: a Linux source tree whose own "
+             "arch/x86/purgatory is built as Kbuild would, byte for byte "
+             "(SRC is only read)", ""),
+    Variable("KERNEL_O", "kernel mode: KERNEL's configured, prepared output "
+             "directory (make O=... olddefconfig prepare); default: KERNEL",
+             ""),
     Variable("PREFIX", "installation prefix", "/usr/local"),
     Variable("DESTDIR", "staging directory prepended to PREFIX by "
              "'scons install'", ""),

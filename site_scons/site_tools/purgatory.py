@@ -18,7 +18,8 @@ Builders (each takes the usual per-call overrides such as ``CPPPATH=``,
   env.PurgatoryInstall(directory, nodes)      copies, mode 0644, no build mtime
   env.PurgatoryBuildInfo(target, ro, outputs, inputs)  -> purgatory.buildinfo
   env.PurgatoryVerifyReproducible()          alias running 'kexec-purgatory repro'
-  env.Purgatory(sources, linker_script=...)   all of them, in order, gated
+  env.Purgatory(sources, linker_script=..., objects=...)
+                                              all of them, in order, gated
   env.PurgatoryTestRun(target, ro)            emulated runs -> JSON report
 
 Nothing here knows the layout of the tree that uses it: sources, include
@@ -453,17 +454,20 @@ def _build_info_node(env, target, relocatable, outputs, inputs,
     return nodes
 
 
-def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
+def _purgatory(env, sources=(), linker_script=None, relocatable="purgatory.ro",
                undefined_check="purgatory.chk", check="purgatory.check",
                c_array="kexec-purgatory.c", incbin="kexec-purgatory.S",
                ihex="purgatory.hex", buildinfo_file="purgatory.buildinfo",
-               formats=None, **overrides):
+               formats=None, objects=(), **overrides):
     """The whole pipeline; embedded outputs wait for every gate to pass.
 
     Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
     the link, everything else the kernel's loader would refuse by the
     checker. ``formats`` (default: ``$FORMATS``) picks the embedded forms,
-    each written to the name given for it.
+    each written to the name given for it.  ``objects`` are already built
+    (e.g. by PurgatoryObject calls with flags of their own, as a kernel
+    tree's objects have); they are linked after those compiled from
+    ``sources``, in the order given.
     """
     if formats is not None:
         overrides["FORMATS"] = formats
@@ -471,7 +475,9 @@ def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
         formats = _validate_names(env, overrides)
     except UserError as e:
         raise SCons.Errors.StopError(str(e)) from None
-    objects = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
+    prebuilt = env.Flatten(list(objects))
+    objects = [*(env.PurgatoryObject(source=s, **overrides)[0]
+                 for s in sources), *prebuilt]
     ro = env.PurgatoryRelocatable(relocatable, objects,
                                   linker_script=linker_script, **overrides)
     writers = {
@@ -488,7 +494,8 @@ def _purgatory(env, sources, linker_script=None, relocatable="purgatory.ro",
     checked = env.PurgatoryCheck(check, ro, PURGATORY_GATED=outputs)
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
-    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, sources,
+    inputs = [*sources, *(s for o in prebuilt for s in o.sources)]
+    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, inputs,
                                   linker_script=linker_script, **overrides)
     return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs),
                           info[0])

@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Kernel mode end to end: scons builds a real Debian 6.1 tree's purgatory,
+byte-identical to Kbuild's, from this repository and as a drop-in SConscript.
+
+The trees come prepared from the cache (tests/linux_trees.py); the first run
+fills it, which takes about a minute.
+"""
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import linux_trees
+from linux_trees import kbuild_command
+from conftest import (copy_tree, embedded_bytes, incbin_bytes, run_scons,
+                      tree_listing)
+from kexec_purgatory.kernel.purgatory import KernelPurgatory
+from kexec_purgatory.kernel.tree import KernelTree
+
+pytestmark = pytest.mark.slow
+
+# Kernel mode needs nothing of this repository's own purgatory sources.
+KERNEL_MODE_ENTRIES = ("SConstruct", "site_scons", "kernel")
+KBUILD_DIR = "arch/x86/purgatory"
+OBJECTS = ("purgatory.o", "stack.o", "setup-x86_64.o", "sha256.o",
+           "entry64.o", "string.o")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return copy_tree(tmp_path_factory.mktemp("repo"), KERNEL_MODE_ENTRIES)
+
+
+@pytest.fixture(scope="module", params=tuple(linux_trees.FLAVOURS))
+def kernel_build(request, repo, tmp_path_factory):
+    """One scons kernel-mode build per flavour; the listings of SRC and OBJ
+    before and after it."""
+    src, obj = linux_trees.prepared(request.param)
+    before = tree_listing(src), tree_listing(obj)
+    out = tmp_path_factory.mktemp(f"out-{request.param}")
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}")
+    after = tree_listing(src), tree_listing(obj)
+    return dict(src=src, obj=obj, out=out, result=result, before=before,
+                after=after)
+
+
+def assert_same_files(names, ours, kbuilds):
+    for name in names:
+        assert filecmp.cmp(Path(ours) / name, Path(kbuilds) / name,
+                           shallow=False), name
+
+
+def scons_error(result):
+    """The one line scons printed for a failed build."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_kernel_mode_builds_kbuilds_objects_and_purgatory_ro_byte_for_byte(
+        kernel_build):
+    assert_same_files(OBJECTS + ("purgatory.ro",), kernel_build["out"],
+                      kernel_build["obj"] / KBUILD_DIR)
+
+
+def test_kernel_mode_prints_one_kbuild_line_per_step(kernel_build):
+    out = kernel_build["out"]
+    lines = kernel_build["result"].stdout.splitlines()
+    for tag, name in (("CC", "sha256.o"), ("AS", "entry64.o"),
+                      ("LD", "purgatory.ro"), ("CHK", "purgatory.chk"),
+                      ("CHECK", "purgatory.ro"),
+                      ("BIN2C", "kexec-purgatory.c")):
+        assert f"  {tag:<8}{out / name}" in lines
+
+
+def test_kernel_mode_only_reads_the_source_and_output_trees(kernel_build):
+    assert kernel_build["after"] == kernel_build["before"]
+
+
+def test_kernel_mode_purgatory_passes_the_checker(kernel_build):
+    """The checker's gate passed (its report exists) with nothing to say
+    about Kbuild's purgatory."""
+    assert (kernel_build["out"] / "purgatory.check").read_text() == ""
+
+
+def test_kernel_mode_c_array_holds_kbuilds_purgatory_ro(kernel_build,
+                                                        tmp_path):
+    blob, size, misalignment = embedded_bytes(
+        kernel_build["out"] / "kexec-purgatory.c", tmp_path)
+    kbuilds = (kernel_build["obj"] / KBUILD_DIR / "purgatory.ro").read_bytes()
+    assert blob == kbuilds and size == len(kbuilds) and misalignment == 0
+
+
+def test_kernel_mode_incbin_file_holds_kbuilds_purgatory_ro(kernel_build,
+                                                           tmp_path):
+    """Linux >= 6.0 embeds the purgatory with .incbin: assembled against
+    our purgatory.ro, the .S file covers exactly Kbuild's bytes."""
+    out = kernel_build["out"]
+    blob, size = incbin_bytes(out / "kexec-purgatory.S", out, tmp_path)
+    kbuilds = (kernel_build["obj"] / KBUILD_DIR / "purgatory.ro").read_bytes()
+    assert blob == kbuilds and size == len(kbuilds)
+
+
+def test_kernel_mode_second_run_rebuilds_nothing(repo, kernel_build):
+    again = run_scons(repo, f"KERNEL={kernel_build['src']}",
+                      f"KERNEL_O={kernel_build['obj']}",
+                      f"O={kernel_build['out']}")
+    assert "is up to date" in again.stdout
+    assert not any(line.startswith("  ") for line in again.stdout.splitlines())
+
+
+@pytest.fixture
+def dropped_in(repo, tmp_path):
+    """A copy of the cloud-amd64 source tree (hard links: fast) with
+    kernel/SConscript as its arch/x86/purgatory/SConscript, its listing, and
+    a function running scons -f on it with the given variables."""
+    src, obj = linux_trees.prepared("cloud-amd64")
+    tree = tmp_path / "linux"
+    subprocess.run(["cp", "-al", src, tree], check=True)
+    shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
+
+    def scons(*variables):
+        return subprocess.run(
+            [sys.executable, "-m", "SCons", "-Q", "-C", tree, "-f",
+             f"{KBUILD_DIR}/SConscript", f"--site-dir={repo / 'site_scons'}",
+             f"KERNEL_O={obj}", *variables], capture_output=True, text=True)
+    return dict(tree=tree, obj=obj, listing=tree_listing(tree), scons=scons)
+
+
+def test_sconscript_dropped_into_a_kernel_tree_builds_the_same_purgatory(
+        dropped_in, tmp_path):
+    """Run with scons -f from the kernel tree, it builds the same bytes and
+    adds nothing to the tree but itself."""
+    out = tmp_path / "out"
+    result = dropped_in["scons"](f"O={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_files(OBJECTS + ("purgatory.ro",), out,
+                      dropped_in["obj"] / KBUILD_DIR)
+    assert tree_listing(dropped_in["tree"]) == dropped_in["listing"]
+
+
+def test_dropped_in_sconscript_without_O_refuses_to_write_into_the_tree(
+        dropped_in):
+    assert "O=" in scons_error(dropped_in["scons"]())
+    assert tree_listing(dropped_in["tree"]) == dropped_in["listing"]
+
+
+def test_unprepared_output_directory_gets_one_line_saying_what_to_run(
+        repo, tmp_path):
+    src, prepared_obj = linux_trees.prepared("amd64")
+    obj = tmp_path / "obj"
+    obj.mkdir()
+    shutil.copy(prepared_obj / ".config", obj / ".config")
+    out = tmp_path / "out"
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}",
+                       check=False)
+    line = scons_error(result)
+    assert "not prepared" in line
+    assert f"make -C {src} O={obj} olddefconfig prepare" in line
+    assert not (out / "purgatory.ro").exists()
+
+
+def test_source_tree_without_configuration_gets_one_line_saying_what_to_run(
+        repo, tmp_path):
+    src, _ = linux_trees.prepared("amd64")
+    result = run_scons(repo, f"KERNEL={src}", f"O={tmp_path / 'out'}",
+                       check=False)
+    line = scons_error(result)
+    assert "no .config" in line and f"make -C {src} olddefconfig prepare" \
+        in line
+
+
+def test_configuration_for_another_architecture_is_named(repo, tmp_path):
+    src, _ = linux_trees.prepared("amd64")
+    obj = tmp_path / "obj-arm64"
+    subprocess.run(["make", "-s", "-C", src, "ARCH=arm64", f"O={obj}",
+                    "defconfig"], check=True, capture_output=True,
+                   env=dict(os.environ, LC_ALL="C"))
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
+                       f"O={tmp_path / 'out'}", check=False)
+    line = scons_error(result)
+    assert "a configuration for arm64, not x86_64" in line
+    assert "olddefconfig prepare" in line
+
+
+def test_user_cflags_are_refused_in_kernel_mode(repo, tmp_path):
+    src, obj = linux_trees.prepared("amd64")
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
+                       f"O={tmp_path / 'out'}", "CFLAGS=-O1", check=False)
+    assert "CFLAGS: not used in kernel mode" in scons_error(result)
+
+
+def test_kernel_mode_purgatory_passes_the_emulated_test_run(repo,
+                                                            kernel_build):
+    """Kbuild's purgatory, built by the tool, enters the kernel with the
+    registers set and refuses a corrupted segment at every test address."""
+    run_scons(repo, f"KERNEL={kernel_build['src']}",
+              f"KERNEL_O={kernel_build['obj']}", f"O={kernel_build['out']}",
+              "test-run")
+    runs = json.loads((kernel_build["out"] / "test-run.json").read_text())
+    assert runs and all(run["passed"] for run in runs)
+    assert {run["outcome"] for run in runs} == {"entered", "refused"}
+
+
+def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path):
+    """KERNEL_O omitted: the tree is its own output directory, as when a
+    kernel is configured and built in place; Kbuild's commands there have no
+    -I for the source tree's include/ and purgatory directories."""
+    src, _ = linux_trees.prepared_in_tree("cloud-amd64", tmp_path / "linux")
+    tree = KernelTree(src)
+    for obj in KernelPurgatory(tree).objects:
+        assert obj.command(["gcc"], f"{KBUILD_DIR}/{obj.name}") == \
+            kbuild_command(src, obj.name)
+    before = tree_listing(src)
+    out = tmp_path / "out"
+    run_scons(repo, f"KERNEL={src}", f"O={out}")
+    assert_same_files(OBJECTS + ("purgatory.ro",), out, src / KBUILD_DIR)
+    assert tree_listing(src) == before
