@@ -374,13 +374,14 @@ def sha256_emulated_figures(run, reps):
     result = subprocess.run(
         [sys.executable, "-m", "kexec_purgatory", "run", ro, "--json"],
         cwd=run.tree, capture_output=True, text=True, env=run.environ)
-    if result.returncode:
-        raise RuntimeError(f"kexec-purgatory run failed: {result.stderr}")
+    if not result.stdout.strip():
+        raise NotMeasured(f"not measured: kexec-purgatory run: "
+                          f"{last_line(result.stderr)}")
     report = json.loads(result.stdout)
     per_byte = report.get("instructions_per_byte")
     if per_byte is None:
-        raise NotMeasured("not measured: the emulator reported no "
-                          "instructions per byte")
+        raise NotMeasured("not measured: the purgatory did not enter the "
+                          f"kernel in the emulator: {report.get('message')}")
     return {"sha256_insn_per_byte": {
         "value": round(per_byte, 2),
         "instructions": report.get("instructions"),
@@ -412,8 +413,11 @@ def check_figures(run, reps):
     cold = Timings()
     for _ in range(reps):
         result = subprocess.run([sys.executable, "-c", COLD_CHECK, ro],
-                                capture_output=True, text=True, check=True,
+                                capture_output=True, text=True,
                                 env=run.environ)
+        if result.returncode:
+            raise NotMeasured(f"not measured: the checker failed: "
+                              f"{last_line(result.stderr)}")
         cold.append(float(result.stdout))
     warm = alternate(reps, {
         "check": (None, lambda: check.check_file(ro, check.KERNEL_ABI))})
@@ -428,6 +432,11 @@ def check_figures(run, reps):
 
 
 # ---------------------------------------------------------------- report
+
+def last_line(text):
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no message"
+
 
 def first_line(argv):
     try:
