@@ -155,3 +155,18 @@ def test_help_lists_every_variable(tree):
     for name in ("CROSS_COMPILE", "CC", "LD", "OBJCOPY", "CFLAGS", "CPPFLAGS",
                  "CODE_MODEL", "V", "O", "PREFIX", "DESTDIR"):
         assert f"\n{name}: " in out, name
+
+
+def test_new_version_of_a_writer_module_rewrites_exactly_its_outputs(tree):
+    run_scons(tree)
+    embed_module = tree / "site_scons" / "kexec_purgatory" / "embed.py"
+    embed_module.write_text(embed_module.read_text() + "\n# a new version\n")
+    out = run_scons(tree).stdout.splitlines()
+    assert "  BIN2C   build/kexec-purgatory.c" in out
+    assert "  INCBIN  build/kexec-purgatory.S" in out
+    assert not any(line.startswith(("  CC ", "  LD ", "  CHECK ")) for line in out)
+    rule_module = tree / "site_scons" / "kexec_purgatory" / "check" / "rules.py"
+    rule_module.write_text(rule_module.read_text() + "\n# a new rule set\n")
+    out = run_scons(tree).stdout.splitlines()
+    assert "  CHECK   build/purgatory.ro" in out
+    assert "  BIN2C   build/kexec-purgatory.c" not in out
