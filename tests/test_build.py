@@ -152,6 +152,8 @@ def test_bad_array_symbol_is_refused_before_building(tree):
 
 def test_help_lists_every_variable(tree):
     out = run_scons(tree, "-h").stdout
+    assert "SCons Options:" not in out    # that list is scons -H's
+    assert out.lstrip().startswith("CROSS_COMPILE: ")
     for name in ("CROSS_COMPILE", "CC", "LD", "OBJCOPY", "CFLAGS", "CPPFLAGS",
                  "CODE_MODEL", "V", "O", "PREFIX", "DESTDIR"):
         assert f"\n{name}: " in out, name

@@ -553,9 +553,10 @@ def _add_help(variables, env):
         # env.Help, not the global Help(): the global one creates SCons'
         # default environment, which probes for every known tool (gcc -v
         # included) and costs about a third of a null build. "$$": Help
-        # substitutes, and the defaults should read as written.
-        env.Help(variables.GenerateHelpText(env).replace("$", "$$"),
-                 append=True)
+        # substitutes, and the defaults should read as written. No
+        # append=True: on the first call that would put SCons' own option
+        # list (scons -H) in front of the project's help.
+        env.Help(variables.GenerateHelpText(env).replace("$", "$$"))
 
 
 def generate(env, **defaults):
