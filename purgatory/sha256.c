@@ -111,13 +111,21 @@ static inline u32 small_sigma1(u32 x)
  * barrier makes gcc load the words it needs here, mostly as memory
  * operands, instead of keeping words in registers for rounds to come and
  * spilling the working variables (about 2 instructions per byte less).
+ * The sum is built in this order, pinned by OPTIMIZER_HIDE_VAR(): left to
+ * itself gcc adds the two memory words together first, which costs a load
+ * more per word (0.7 instructions per byte).
  */
 #define MSG_SCHEDULE(t)							\
 	({								\
+		u32 w_;							\
+									\
 		barrier();						\
-		w[(t) & 15] += small_sigma1(w[((t) - 2) & 15]) +	\
-			       w[((t) - 7) & 15] +			\
-			       small_sigma0(w[((t) - 15) & 15]);	\
+		w_ = small_sigma1(w[((t) - 2) & 15]);			\
+		OPTIMIZER_HIDE_VAR(w_);					\
+		w_ += w[((t) - 7) & 15];				\
+		w_ += small_sigma0(w[((t) - 15) & 15]);			\
+		OPTIMIZER_HIDE_VAR(w_);					\
+		w[(t) & 15] += w_;					\
 	})
 
 /*

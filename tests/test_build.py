@@ -163,6 +163,8 @@ def test_bad_array_symbol_is_refused_before_building(tree):
 
 def test_help_lists_every_variable(tree):
     out = run_scons(tree, "-h").stdout
+    assert "SCons Options:" not in out    # that list is scons -H's
+    assert out.lstrip().startswith("CROSS_COMPILE: ")
     for name in ("CROSS_COMPILE", "CC", "LD", "OBJCOPY", "CFLAGS", "CPPFLAGS",
                  "CODE_MODEL", "V", "O", "PREFIX", "DESTDIR"):
         assert f"\n{name}: " in out, name
@@ -173,3 +175,18 @@ def test_help_starts_with_the_variables_not_with_scons_own_options(tree):
     assert out.lstrip().startswith("CROSS_COMPILE: "), out[:200]
     assert "SCons Options:" not in out
     assert "scons -H" in out
+
+
+def test_new_version_of_a_writer_module_rewrites_exactly_its_outputs(tree):
+    run_scons(tree)
+    embed_module = tree / "site_scons" / "kexec_purgatory" / "embed.py"
+    embed_module.write_text(embed_module.read_text() + "\n# a new version\n")
+    out = run_scons(tree).stdout.splitlines()
+    assert "  BIN2C   build/kexec-purgatory.c" in out
+    assert "  INCBIN  build/kexec-purgatory.S" in out
+    assert not any(line.startswith(("  CC ", "  LD ", "  CHECK ")) for line in out)
+    rule_module = tree / "site_scons" / "kexec_purgatory" / "check" / "rules.py"
+    rule_module.write_text(rule_module.read_text() + "\n# a new rule set\n")
+    out = run_scons(tree).stdout.splitlines()
+    assert "  CHECK   build/purgatory.ro" in out
+    assert "  BIN2C   build/kexec-purgatory.c" not in out

@@ -20,7 +20,13 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(only=None):
+    """The parser; with ``only`` (a command name), that command alone.
+
+    Each command module is imported to build its subparser, and some import
+    the emulator (unicorn, capstone: ~0.1 s); ``kexec-purgatory embed``, run
+    once a build, should not pay for them.
+    """
     parser = argparse.ArgumentParser(
         prog="kexec-purgatory",
         description="Build-time tools for a kexec purgatory (purgatory.ro).")
@@ -29,6 +35,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(f".commands.{module_name}", __package__)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
@@ -36,8 +44,16 @@ def build_parser():
     return parser
 
 
+def invoked_command(argv):
+    """The command named on the command line, or None (help, typo...)."""
+    words = [w for w in argv if not w.startswith("-")]
+    return words[0] if words and words[0] in COMMANDS else None
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(invoked_command(argv)).parse_args(argv)
     try:
         return args.run(args)
     except UserError as e:

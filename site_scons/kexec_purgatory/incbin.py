@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 
 from . import embed
-from .elffile import damaged_elf_is_user_error, open_elf
 from .errors import UserError
 from .files import read_bytes, write_atomically
 
@@ -30,6 +29,10 @@ def _global_symbol(elf, name, obj):
 
 def verify_object(obj, data, array_symbol, size_symbol):
     """Check an assembled kexec-purgatory.S: raise UserError on any mismatch."""
+    # Imported here: the SCons tool imports this module on every run, null
+    # builds included, and pyelftools takes ~25 ms to import.
+    from .elffile import damaged_elf_is_user_error, open_elf
+
     elf = open_elf(obj)
     with damaged_elf_is_user_error(obj):
         array = _global_symbol(elf, array_symbol, obj)

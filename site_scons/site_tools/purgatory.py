@@ -362,11 +362,6 @@ def _dependency_on(env, nodes, command_var):
         env.Depends(nodes, env.File(os.path.realpath(path)))
 
 
-# The package modules a test-run's result depends on.
-_EMULATOR_MODULES = ("loader.py", "emulator.py", "machine.py", "segments.py",
-                     "address_space.py", "testrun.py", "elffile.py")
-
-
 def _test_run(target, source, env):
     def step():
         # Imported here: unicorn and capstone are needed by test-run only.
@@ -381,22 +376,59 @@ def _test_run(target, source, env):
     return _user_step(step)
 
 
-def _emulator_test_run(env, target, relocatable):
-    """Run purgatory.ro in the emulator (kexec_purgatory.testrun); the
-    target is the JSON report, rewritten when the purgatory or the emulator
-    changes."""
-    nodes = env._PurgatoryTestRun(target, relocatable)
-    _dependency_on_modules(env, nodes, _EMULATOR_MODULES)
-    # Not a default target, but `scons -c` removes it with what it ran.
-    env.Clean(relocatable, nodes)
-    return nodes
-
-
 def _dependency_on_modules(env, nodes, modules):
     """Make nodes written by Python depend on the package modules writing
-    them, so that a new version of the tool rewrites its outputs."""
+    them (a sub-package stands for all its modules), so that a new version
+    of the tool rewrites its outputs."""
     package = os.path.dirname(os.path.abspath(embed.__file__))
-    env.Depends(nodes, [env.File(os.path.join(package, m)) for m in modules])
+    files = []
+    for module in modules:
+        path = os.path.join(package, module)
+        if os.path.isdir(path):
+            files += sorted(os.path.join(path, name) for name in os.listdir(path)
+                            if name.endswith(".py"))
+        else:
+            files.append(path)
+    env.Depends(nodes, [env.File(f) for f in files])
+
+
+# The steps that read purgatory.ro and run in Python: builder, action, the
+# variable of its output line, the variables its output depends on, the
+# target's suffix, the package modules that write the output, and the
+# commands whose binaries it runs.
+_RO_STEPS = (
+    ("PurgatoryUndefinedCheck", _undefined_check, "$PURGATORY_CHKCOMSTR",
+     ["LD", "PURGATORY_ENTRY"], ".chk", ("linkcheck.py",), ("LD",)),
+    ("PurgatoryCheck", _purgatory_check, "$PURGATORY_CHECKCOMSTR",
+     ["PURGATORY_ABI"], ".check", ("check", "elffile.py"), ()),
+    ("PurgatoryCArray", _c_array, "$PURGATORY_BIN2CCOMSTR",
+     ["ARRAY_SYMBOL", "SIZE_SYMBOL"], ".c", ("embed.py",), ()),
+    ("PurgatoryIncbin", _incbin, "$PURGATORY_INCBINCOMSTR",
+     ["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL", "PURGATORY_INCBIN_PATH"], ".S",
+     ("embed.py", "incbin.py", "elffile.py"), ("CC",)),
+    ("PurgatoryIhex", _ihex, "$PURGATORY_IHEXCOMSTR", ["LOAD_ADDR"], ".hex",
+     ("ihex.py", "loader.py", "elffile.py"), ()),
+    # Prints a line per emulated run itself.
+    ("PurgatoryTestRun", _test_run, None, [], ".json",
+     ("loader.py", "emulator.py", "machine.py", "segments.py",
+      "address_space.py", "testrun.py", "elffile.py"), ()),
+)
+
+
+def _add_ro_step(env, name, action, comstr, varlist, suffix, modules, commands):
+    """Builder ``name``: target from purgatory.ro, rebuilt when the modules
+    or the commands' binaries change."""
+    env["BUILDERS"]["_" + name] = SCons.Builder.Builder(
+        action=SCons.Action.Action(action, comstr, varlist=varlist),
+        suffix=suffix, src_suffix=".ro")
+
+    def method(env, target, source, **overrides):
+        nodes = getattr(env, "_" + name)(target, source, **overrides)
+        _dependency_on_modules(env, nodes, modules)
+        for command in commands:
+            _dependency_on(env, nodes, command)
+        return nodes
+    env.AddMethod(method, name)
 
 
 def _relocatable(env, target, objects, linker_script=None, **overrides):
@@ -422,19 +454,6 @@ def _object(env, source, target=None, **overrides):
     nodes = env._PurgatoryObject(target, source, **overrides)
     env.Depends(nodes, forced)
     _dependency_on(env, nodes, "CC")
-    return nodes
-
-
-def _incbin_method(env, target, source, **overrides):
-    nodes = env._PurgatoryIncbin(target, source, **overrides)
-    _dependency_on(env, nodes, "CC")
-    _dependency_on_modules(env, nodes, ("embed.py", "incbin.py", "elffile.py"))
-    return nodes
-
-
-def _ihex_method(env, target, source, **overrides):
-    nodes = env._PurgatoryIhex(target, source, **overrides)
-    _dependency_on_modules(env, nodes, ("ihex.py", "loader.py", "elffile.py"))
     return nodes
 
 
@@ -536,9 +555,13 @@ def _add_help(variables, env):
     global _help_given
     if not _help_given:
         _help_given = True
-        # append=False: start the help with ours, not with SCons' own options
-        # (scons -H lists those); text given before is kept either way.
-        SCons.Script.Help(variables.GenerateHelpText(env), append=False)
+        # env.Help, not the global Help(): the global one creates SCons'
+        # default environment, which probes for every known tool (gcc -v
+        # included) and costs about a third of a null build. "$$": Help
+        # substitutes, and the defaults should read as written. No
+        # append=True: on the first call that would put SCons' own option
+        # list (scons -H) in front of the project's help.
+        env.Help(variables.GenerateHelpText(env).replace("$", "$$"))
 
 
 def generate(env, **defaults):
@@ -587,32 +610,16 @@ def generate(env, **defaults):
             ".S": SCons.Action.Action("$PURGATORY_ASCOM", "$PURGATORY_ASCOMSTR"),
         },
         suffix=".o", src_suffix=[".c", ".S"],
-        source_scanner=SCons.Scanner.C.CScanner())
+        source_scanner=SCons.Scanner.C.CScanner(),
+        # _dependency_on() tracks the real compiler binary already; SCons'
+        # own lookup would search PATH again for every target at every run
+        # and hash the same binary once more through its symlink.
+        IMPLICIT_COMMAND_DEPENDENCIES=0)
     env["BUILDERS"]["_PurgatoryRelocatable"] = SCons.Builder.Builder(
         action=SCons.Action.Action("$PURGATORY_LDCOM", "$PURGATORY_LDCOMSTR"),
-        suffix=".ro", src_suffix=".o")
-    env["BUILDERS"]["PurgatoryUndefinedCheck"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(_undefined_check, "$PURGATORY_CHKCOMSTR",
-                                   varlist=["LD", "PURGATORY_ENTRY"]),
-        suffix=".chk", src_suffix=".ro")
-    env["BUILDERS"]["PurgatoryCheck"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(_purgatory_check, "$PURGATORY_CHECKCOMSTR",
-                                   varlist=["PURGATORY_ABI"]),
-        suffix=".check", src_suffix=".ro")
-    env["BUILDERS"]["PurgatoryCArray"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(_c_array, "$PURGATORY_BIN2CCOMSTR",
-                                   varlist=["ARRAY_SYMBOL", "SIZE_SYMBOL"]),
-        suffix=".c", src_suffix=".ro")
-    env["BUILDERS"]["_PurgatoryIncbin"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(
-            _incbin, "$PURGATORY_INCBINCOMSTR",
-            varlist=["CC", "ARRAY_SYMBOL", "SIZE_SYMBOL",
-                     "PURGATORY_INCBIN_PATH"]),
-        suffix=".S", src_suffix=".ro")
-    env["BUILDERS"]["_PurgatoryIhex"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(_ihex, "$PURGATORY_IHEXCOMSTR",
-                                   varlist=["LOAD_ADDR"]),
-        suffix=".hex", src_suffix=".ro")
+        suffix=".ro", src_suffix=".o", IMPLICIT_COMMAND_DEPENDENCIES=0)
+    for step in _RO_STEPS:
+        _add_ro_step(env, *step)
     env["BUILDERS"]["_PurgatoryInstall"] = SCons.Builder.Builder(
         action=SCons.Action.Action(_install, "$PURGATORY_INSTALLCOMSTR",
                                    varlist=["PURGATORY_SOURCE_DATE_EPOCH"]),
@@ -630,12 +637,7 @@ def generate(env, **defaults):
             function=_scan_source_headers,
             path_function=SCons.Scanner.FindPathDirs("CPPPATH"),
             recursive=True))
-    env["BUILDERS"]["_PurgatoryTestRun"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(_test_run, None), suffix=".json", src_suffix=".ro")
-    env.AddMethod(_emulator_test_run, "PurgatoryTestRun")
     env.AddMethod(_object, "PurgatoryObject")
-    env.AddMethod(_incbin_method, "PurgatoryIncbin")
-    env.AddMethod(_ihex_method, "PurgatoryIhex")
     env.AddMethod(_install_method, "PurgatoryInstall")
     env.AddMethod(_build_info_node, "PurgatoryBuildInfo")
     env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
