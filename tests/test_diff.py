@@ -133,3 +133,15 @@ def test_unreadable_input_is_one_line_naming_it_and_exit_2(built, tmp_path):
         result = kexec_purgatory_cli("diff", built("pic") / "purgatory.ro", other)
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and other.name in result.stderr
+
+
+def test_a_truncated_object_is_named_alone_on_either_side(built, tmp_path):
+    good = built("pic") / "purgatory.ro"
+    truncated = tmp_path / "truncated.ro"
+    truncated.write_bytes(good.read_bytes()[:3000])
+    for a, b in ((truncated, good), (good, truncated)):
+        result = kexec_purgatory_cli("diff", a, b)
+        assert result.returncode == 2
+        assert result.stderr.startswith(
+            f"kexec-purgatory: error: {truncated}: damaged ELF object"), result.stderr
+        assert result.stderr.count("\n") == 1

@@ -177,6 +177,17 @@ def _multiset_minus(left, right):
     return out
 
 
+def _contents(elf, name):
+    """Sections (their data read once, to find damage), symbols and
+    relocations of one side: a damaged file is named alone."""
+    with damaged_elf_is_user_error(name):
+        sections = _sections(elf)
+        for section in sections.values():
+            if section["sh_type"] != "SHT_NOBITS":
+                section.data()
+        return sections, _symbols(elf), _relocations(elf)
+
+
 def compare_elf(data_a, data_b, name_a="A", name_b="B"):
     """The differences between two ELF objects, as a dict (see module doc)."""
     report = {"a": {"name": name_a, **describe(data_a)},
@@ -186,22 +197,21 @@ def compare_elf(data_a, data_b, name_a="A", name_b="B"):
     if report["identical"]:
         return report
     elf_a, elf_b = parse_elf(data_a, name_a), parse_elf(data_b, name_b)
+    secs_a, syms_a, rels_a = _contents(elf_a, name_a)
+    secs_b, syms_b, rels_b = _contents(elf_b, name_b)
     with damaged_elf_is_user_error(f"{name_a} or {name_b}"):
         for field in HEADER_FIELDS:
             if elf_a.header[field] != elf_b.header[field]:
                 report["header"].append({"field": field, "a": elf_a.header[field],
                                          "b": elf_b.header[field]})
-        secs_a, secs_b = _sections(elf_a), _sections(elf_b)
         for name in [*secs_a, *(k for k in secs_b if k not in secs_a)]:
             entry = _section_difference(name, secs_a.get(name), secs_b.get(name))
             if entry:
                 report["sections"].append(entry)
-        syms_a, syms_b = _symbols(elf_a), _symbols(elf_b)
         for name in [*syms_a, *(k for k in syms_b if k not in syms_a)]:
             a, b = syms_a.get(name), syms_b.get(name)
             if a != b:
                 report["symbols"].append({"name": name, "a": a, "b": b})
-        rels_a, rels_b = _relocations(elf_a), _relocations(elf_b)
         # (a relocation section on one side only is reported as a section)
         for name in (k for k in rels_a if k in rels_b):
             a, b = rels_a[name], rels_b[name]
