@@ -211,3 +211,16 @@ def test_run_command_exit_status_follows_the_verdict(built, tmp_path):
     bad = kexec_purgatory_run(path, "--segments", "kernel=4K", "--corrupt", "initrd:1")
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == ["kexec-purgatory: error: --corrupt: no segment named initrd"]
+
+
+def test_instruction_limit_below_one_is_bad_input_and_suffixes_are_understood(built):
+    path = built("pic") / "purgatory.ro"
+    for value in ("0", "-5"):
+        bad = kexec_purgatory_run(path, f"--max-instructions={value}")
+        assert bad.returncode == 2
+        assert bad.stderr.startswith("kexec-purgatory: error: --max-instructions: ")
+        assert bad.stderr.count("\n") == 1
+    short = kexec_purgatory_run(path, "--max-instructions", "1K", "--json")
+    assert short.returncode == 1
+    assert json.loads(short.stdout)["message"] == \
+        "did not reach the kernel entry within 1024 instructions"

@@ -5,6 +5,7 @@ import json
 import sys
 
 from .. import emulator, segments
+from ..errors import UserError
 from ..files import read_bytes
 from ..sizes import parse_size
 from .load import add_entry_argument
@@ -40,8 +41,9 @@ def add_arguments(parser):
     parser.add_argument("--corrupt", metavar="REGION:OFFSET",
                         help="flip every bit of one byte of segment REGION "
                              "after the digest was taken: the run must refuse")
-    parser.add_argument("--max-instructions", type=int, metavar="N",
-                        help="give up after N instructions (default: "
+    parser.add_argument("--max-instructions", metavar="N",
+                        help="give up after N instructions, at least 1 "
+                             "(0x hex, K/M/G suffixes; default: "
                              f"{emulator.BASE_INSTRUCTION_LIMIT} + "
                              f"{emulator.INSTRUCTIONS_PER_BYTE_LIMIT} per byte hashed)")
     parser.add_argument("--json", action="store_true",
@@ -59,11 +61,21 @@ def print_summary(result):
     print(f"{'PASS' if result.passed else 'FAIL'}: {result.message}")
 
 
+def _instruction_limit(value):
+    if value is None:
+        return None
+    limit = parse_size(value, "--max-instructions")
+    if limit < 1:
+        raise UserError(f"--max-instructions: {value!r}: at least 1 instruction")
+    return limit
+
+
 def run(args):
     corruption = segments.parse_corruption(args.corrupt) if args.corrupt else None
+    limit = _instruction_limit(args.max_instructions)
     result = emulator.run(read_bytes(args.file), args.file,
                           parse_size(args.addr, "--addr"), args.segments,
-                          corruption, args.entry_from, args.max_instructions)
+                          corruption, args.entry_from, limit)
     if args.json:
         json.dump(result.as_dict(), sys.stdout)
         print()
