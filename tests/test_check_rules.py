@@ -116,6 +116,9 @@ FIXTURES = {
     "alignment-not-power-of-two": (
         {}, patched(section=".data", sh_addralign=24),
         "section-alignment", {"section": ".data"}, "24"),
+    "alignment-zero": (
+        {}, patched(section=".data", sh_addralign=0),
+        "section-alignment", {"section": ".data"}, "offset 0"),
     "writable-executable-section": (
         dict(asm_edits=[("\t.data\n\t.balign\t8\n",
                          "\t.section .data.wx, \"awx\", @progbits\n\t.balign\t8\n")]),

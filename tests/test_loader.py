@@ -14,6 +14,7 @@ from kexec_purgatory import loader
 from kexec_purgatory.errors import UserError
 
 import elf_objects
+import mini_purgatory
 
 from conftest import kexec_purgatory_cli
 
@@ -73,6 +74,16 @@ def test_layout_packs_progbits_in_header_order_then_nobits_at_largest_bss_alignm
     assert loaded.image[64] == 0x31
     assert loaded.image[65:] == bytes(516 - 65)
     assert {s.name: s.address for s in loaded.sections.values()}[".bss.big"] == 0x7000 + 512
+
+
+@pytest.mark.parametrize("align", [0, 24])
+def test_alignment_that_is_not_a_power_of_two_is_refused_zero_included(tmp_path, align):
+    """The kernel's ALIGN(offset, 0) is 0: .rodata would land on .text."""
+    obj = elf_objects.assemble_text(tmp_path, "layout", LAYOUT_SOURCE)
+    mini_purgatory.patch_section(obj, ".rodata", sh_addralign=align)
+    with pytest.raises(UserError, match=f"section .rodata: alignment {align} "
+                                        "is not a power of two"):
+        load_path(obj, 0x7000)
 
 
 def test_load_address_must_be_page_aligned_and_not_below_0x3000(tmp_path):

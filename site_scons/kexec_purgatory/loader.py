@@ -68,8 +68,11 @@ class Layout:
 
 
 def _alignment(section, name):
-    align = section["sh_addralign"] or 1
-    if align & (align - 1):
+    """The kernel lays sections out with ALIGN(offset, sh_addralign), which
+    is only right for powers of two: with 0 it restarts at offset 0, over
+    the sections before. Refused here rather than copied."""
+    align = section["sh_addralign"]
+    if align == 0 or align & (align - 1):
         raise UserError(f"{name}: section {section.name}: alignment "
                         f"{align} is not a power of two")
     return align

@@ -35,10 +35,11 @@ def check_loaded_notes(obj):
 def check_alignment(obj):
     for sec in obj.loaded_sections:
         align = sec["sh_addralign"]
-        if align & (align - 1):
+        if align == 0 or align & (align - 1):
             yield Problem(f"section '{sec.name}' has sh_addralign {align}, not "
-                          f"a power of two: the kernel's placement assumes one",
-                          section=sec.name)
+                          f"a power of two: the kernel's placement assumes one "
+                          f"(with 0 it puts the section at offset 0, over the "
+                          f"sections before it)", section=sec.name)
 
 
 def check_writable_exec(obj):
