@@ -14,6 +14,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 
+import elf_objects
 import mini_purgatory
 from kexec_purgatory.check import RULES, check_file, exit_status
 
@@ -214,3 +215,40 @@ def test_relocations_of_unloaded_sections_are_ignored(tmp_path):
                        for rel in sec.iter_relocations()}
     assert ENUM_RELOC_TYPE_x64["R_X86_64_32"] in debug_types
     assert {f.rule for f in check_file(str(path))} == {"dead-weight"}
+
+
+ABSOLUTE_CONSTANT = """\
+	.text
+	.globl	purgatory_start
+purgatory_start:
+	movl	$CONSTANT, %eax
+	movq	$CONSTANT_S, %rax
+	ret
+"""
+
+
+@pytest.mark.parametrize("constant, constant_s, culprit", [
+    ("0x1234", "-5", None),
+    ("0x123456789", "-5", "R_X86_64_32"),
+    ("0x1234", "0x80000000", "R_X86_64_32S")])
+def test_absolute_32_bit_relocation_of_an_abs_symbol_is_judged_by_its_value(
+        tmp_path, constant, constant_s, culprit):
+    """S + A of an SHN_ABS symbol is the same at every load address: the
+    kernel applies it if it fits and refuses it everywhere if not."""
+    user = elf_objects.assemble_text(tmp_path, "user", ABSOLUTE_CONSTANT)
+    values = elf_objects.assemble_text(tmp_path, "values", (
+        f"\t.globl\tCONSTANT, CONSTANT_S\n"
+        f"\t.set\tCONSTANT, {constant}\n\t.set\tCONSTANT_S, {constant_s}\n"))
+    path = elf_objects.link_relocatable(tmp_path, [user, values])
+    assert relocation_type_names(path) == {"R_X86_64_32", "R_X86_64_32S"}
+    findings = [f for f in check_file(str(path), abi="none") if f.rule == "reloc-type"]
+    assert [f.relocation for f in findings] == ([culprit] if culprit else [])
+    if culprit:
+        assert "at every load address" in findings[0].message
+
+
+def relocation_type_names(path):
+    with open(path, "rb") as f:
+        names = {number: name for name, number in ENUM_RELOC_TYPE_x64.items()}
+        return {names[rel["r_info_type"]] for sec in ELFFile(f).iter_sections()
+                if sec.name.startswith(".rela") for rel in sec.iter_relocations()}

@@ -340,3 +340,19 @@ def test_loader_error_is_one_line_naming_the_file_and_leaves_no_output(tmp_path)
     assert result.stderr.splitlines() == [
         f"kexec-purgatory: error: {obj}: Undefined symbol: f"]
     assert not out.exists()
+
+
+def test_absolute_32_bit_relocation_of_an_abs_symbol_loads_above_4_gib(tmp_path):
+    user = elf_objects.assemble_text(tmp_path, "user", """\
+	.text
+	.globl	purgatory_start
+purgatory_start:
+	movl	$CONSTANT, %eax
+	ret
+""")
+    values = elf_objects.assemble_text(tmp_path, "values",
+                                       "\t.globl\tCONSTANT\n\t.set\tCONSTANT, 0x1234\n")
+    ro = elf_objects.link_relocatable(tmp_path, [user, values])
+    assert relocation_types(ro) == {loader.R_X86_64_32}
+    image = load_path(ro, 8 << 30).image
+    assert struct.unpack_from("<I", image, 1) == (0x1234,)

@@ -36,6 +36,14 @@ R_X86_64_32S = ENUM_RELOC_TYPE_x64["R_X86_64_32S"]
 U64 = (1 << 64) - 1
 
 
+def absolute_32_fits(rtype, value):
+    """Whether S + A (a u64) passes the kernel's overflow check: it must
+    zero-extend from 32 bits for R_X86_64_32, sign-extend for _32S."""
+    if rtype == R_X86_64_32:
+        return value <= 0xffffffff
+    return value < 1 << 31 or value >= (1 << 64) - (1 << 31)
+
+
 class LoadError(UserError):
     """The kernel would refuse this purgatory; the message is the kernel's."""
 
@@ -287,15 +295,10 @@ class _Relocator:
         where = f"{relsec.name} offset {offset:#x}"
         if rtype == R_X86_64_64:
             data = struct.pack("<Q", value)
-        elif rtype == R_X86_64_32:
-            if value > 0xffffffff:
+        elif rtype in (R_X86_64_32, R_X86_64_32S):
+            if not absolute_32_fits(rtype, value):
                 self.overflow(rtype, value, where)
-            data = struct.pack("<I", value)
-        elif rtype == R_X86_64_32S:
-            signed = value - (1 << 64) if value >> 63 else value
-            if not -(1 << 31) <= signed < (1 << 31):
-                self.overflow(rtype, value, where)
-            data = struct.pack("<i", signed)
+            data = struct.pack("<I", value & 0xffffffff)
         elif rtype in (R_X86_64_PC32, R_X86_64_PLT32):
             data = struct.pack("<I", (value - place) & 0xffffffff)
         else:

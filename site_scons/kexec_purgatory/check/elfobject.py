@@ -42,6 +42,7 @@ class Relocation:
     type: int
     symbol: object      # pyelftools Symbol
     symbol_name: str    # the symbol's name, or its section's name
+    addend: int = 0
 
     @property
     def type_name(self):
@@ -117,5 +118,6 @@ class ElfObject:
                     owner = self.section_of(sym)
                     name = owner.name if owner is not None else ""
                 result.append(Relocation(target.name, rel["r_offset"],
-                                         rel["r_info_type"], sym, name))
+                                         rel["r_info_type"], sym, name,
+                                         rel["r_addend"]))
         return result

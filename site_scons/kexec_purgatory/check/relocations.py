@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Rules about relocations: only what the kernel's x86_64 loader applies safely."""
 
+from ..loader import absolute_32_fits
 from .finding import Problem
 
 # Types the kernel applies and that stay correct wherever it places the
@@ -28,12 +29,22 @@ def check_rel_sections(obj):
                           section=sec.name)
 
 
+U64 = (1 << 64) - 1
+
+
 def check_reloc_types(obj):
     for rel in obj.relocations:
         name = rel.type_name
         if name in SAFE_TYPES:
             continue
-        if name in ABSOLUTE_32:
+        if name in ABSOLUTE_32 and rel.symbol["st_shndx"] == "SHN_ABS":
+            # S + A of an absolute symbol is the same at every load address.
+            value = (rel.symbol["st_value"] + rel.addend) & U64
+            if absolute_32_fits(rel.type, value):
+                continue
+            why = (f"the constant {value:#x} does not fit: the kernel "
+                   f"refuses it at every load address")
+        elif name in ABSOLUTE_32:
             why = f"{ABSOLUTE_32[name]} ({ABSOLUTE_32_CAUSE})"
         elif "GOT" in name:
             why = GOT_CAUSE
