@@ -121,3 +121,27 @@ def test_recorded_flags_name_the_tree_relatively_and_the_output_dir_by_placehold
         "-Iinc", "-I.", "-I/src/treeish", "-I<O>/gen", "-Ibuild/gen", "-DX=."]
     assert path_free(["-I/src/tree/build/gen"], "/src/tree", "/src/tree/build") \
         == ["-I<O>/gen"]
+
+
+def test_build_record_lists_each_objects_compile_command_without_paths(built):
+    out = built("pic")
+    record = json.loads((out / "purgatory.buildinfo").read_text())
+    assert set(record["commands"]) == {
+        "arch/x86/setup-x86_64.o", "arch/x86/entry64.o", "arch/x86/stack.o",
+        "purgatory/purgatory.o", "purgatory/sha256.o", "purgatory/string.o"}
+    sha = record["commands"]["purgatory/sha256.o"]
+    assert sha[:4] == ["gcc", "-o", "<O>/purgatory/sha256.o", "-c"]
+    assert sha[-1] == "purgatory/sha256.c"
+    assert "-ffile-prefix-map=<tree>=." in sha
+    assert all(flag in sha for flag in record["flags"]["c"])
+
+
+def test_a_flag_that_leaves_the_objects_unchanged_still_rewrites_the_record(tmp_path):
+    tree = copy_tree(tmp_path / "t")
+    run_scons(tree)
+    ro = (tree / "build" / "purgatory.ro").read_bytes()
+    out = run_scons(tree, "CFLAGS=-Wextra").stdout
+    assert (tree / "build" / "purgatory.ro").read_bytes() == ro
+    assert "  INFO    build/purgatory.buildinfo" in out
+    record = json.loads((tree / "build" / "purgatory.buildinfo").read_text())
+    assert "-Wextra" in record["commands"]["purgatory/sha256.o"]

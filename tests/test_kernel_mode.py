@@ -231,3 +231,20 @@ def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path):
     run_scons(repo, f"KERNEL={src}", f"O={out}")
     assert_same_files(OBJECTS + ("purgatory.ro",), out, src / KBUILD_DIR)
     assert tree_listing(src) == before
+
+
+def test_kernel_mode_build_record_names_kbuilds_commands_and_the_kernels_sources(
+        kernel_build):
+    text = (kernel_build["out"] / "purgatory.buildinfo").read_text()
+    record = json.loads(text)
+    # Each object has flags of its own: the tree-wide fields would mislead.
+    assert record["code_model"] is None
+    assert record["flags"]["c"] is None and record["flags"]["asm"] is None
+    assert set(record["commands"]) == set(OBJECTS)
+    sha = record["commands"]["sha256.o"]
+    assert "-D__DISABLE_EXPORTS" in sha
+    assert "-I<KERNEL_O>/include" in sha
+    assert "lib/crypto/sha256.c" in record["sources"]
+    assert "arch/x86/purgatory/purgatory.c" in record["sources"]
+    for path in (kernel_build["src"], kernel_build["obj"], kernel_build["out"]):
+        assert str(path) not in text

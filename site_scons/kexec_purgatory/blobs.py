@@ -14,7 +14,7 @@ import dataclasses
 import os
 import re
 
-from . import embed
+from . import c_array_reader
 from .errors import UserError
 from .files import read_bytes
 
@@ -54,7 +54,7 @@ def _is_c_array(path, data):
 
 
 def _read_c_array(path, data):
-    _, blob = embed.read_c_array(_text(data, path), path)
+    _, blob = c_array_reader.read_c_array(_text(data, path), path)
     return Blob("elf", blob, "C array")
 
 

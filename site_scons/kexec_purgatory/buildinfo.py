@@ -44,12 +44,22 @@ def first_version_line(command, env=None):
     return lines[0].strip()
 
 
-def path_free(words, tree, output_dir):
+def path_free(words, tree, output_dir, others=None, relative_output=None):
     """Flags with the build's own directories made relative or replaced by
-    placeholders (the output directory first: it may be inside the tree).
-    A directory is only replaced as a whole path component."""
-    rules = [(output_dir, OUTPUT_PLACEHOLDER + "/", OUTPUT_PLACEHOLDER),
-             (tree, "", ".")]
+    placeholders (the output directory first: it may be inside the tree;
+    ``others`` maps more directories, e.g. a kernel's output directory, to
+    placeholders of their own). A directory is only replaced as a whole
+    path component; ``relative_output``, the output directory as the
+    commands spell it, only at the start of a word (``-o build/x.o``)."""
+    if relative_output not in (None, "", "."):
+        words = [OUTPUT_PLACEHOLDER + w[len(relative_output):]
+                 if w == relative_output or w.startswith(relative_output + "/")
+                 else w for w in words]
+    rules = [(output_dir, OUTPUT_PLACEHOLDER + "/", OUTPUT_PLACEHOLDER)]
+    rules += [(directory, name + "/", name)
+              for directory, name in sorted((others or {}).items(), reverse=True)
+              if directory != tree]
+    rules.append((tree, "", "."))
     result = []
     for word in words:
         for directory, inside, itself in rules:
@@ -60,12 +70,15 @@ def path_free(words, tree, output_dir):
 
 
 def build_record(*, relocatable, outputs, sources, cc_version,
-                 ld_version, code_model, cflags, asflags, ldflags):
+                 ld_version, code_model, cflags, asflags, ldflags, commands):
     """The record as a dict.
 
     ``relocatable``/``outputs`` map names (relative to the output
     directory) to paths; ``sources`` maps names relative to the tree to
-    paths; the flag lists are already path-free.
+    paths; the flag lists and ``commands`` (object name: its compile
+    command) are already path-free. ``code_model``, ``cflags`` and
+    ``asflags`` are None when objects were compiled with flags of their
+    own (a kernel tree's): then the commands alone say how.
     """
     return {
         "format": FORMAT,
@@ -75,7 +88,10 @@ def build_record(*, relocatable, outputs, sources, cc_version,
         "sources": {name: sha256_of(path) for name, path in sources.items()},
         "toolchain": {"cc": cc_version, "ld": ld_version},
         "code_model": code_model,
-        "flags": {"c": list(cflags), "asm": list(asflags), "ld": list(ldflags)},
+        "flags": {"c": None if cflags is None else list(cflags),
+                  "asm": None if asflags is None else list(asflags),
+                  "ld": list(ldflags)},
+        "commands": {name: list(words) for name, words in commands.items()},
         # The generator writes the outputs' text: its version is an input.
         "generator": f"kexec-purgatory {__version__}",
     }

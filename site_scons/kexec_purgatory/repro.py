@@ -19,7 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import elfdiff, embed, reprobuild, variations
+from . import c_array_reader, elfdiff, reprobuild, variations
 from .errors import UserError
 
 PARALLEL_BUILDS = 2
@@ -121,7 +121,7 @@ def _holds_own_relocatable(result, name):
     try:
         text = result.files[name].decode()
         if name.endswith(".c"):
-            return embed.read_c_array(text, name)[1] == relocatable
+            return c_array_reader.read_c_array(text, name)[1] == relocatable
     except (UserError, UnicodeDecodeError):
         return False
     if name.endswith(".S") and relocatable is not None:

@@ -34,6 +34,7 @@ change their defaults.
 
 import collections
 import importlib.util
+import json
 import os
 import shlex
 import subprocess
@@ -43,6 +44,7 @@ import SCons.Action
 import SCons.Builder
 import SCons.Errors
 import SCons.Node.FS
+import SCons.Node.Python
 import SCons.Scanner
 import SCons.Scanner.C
 import SCons.Script
@@ -195,8 +197,13 @@ def _build_info(target, source, env):
     """Write the build record: source[0] is purgatory.ro, the built
     sources are the generated outputs, the rest (with the headers the
     scanner found) are the inputs."""
-    tree = env.Dir("#").abspath
+    tree = env.Dir(env.get("PURGATORY_SOURCE_ROOT", "#")).abspath
     out_dir = target[0].dir.abspath
+    others = {env.Dir(d).abspath: name
+              for d, name in env.get("PURGATORY_RECORD_PATHS", {}).items()}
+    compiled = next((json.loads(node.read()) for node in source
+                     if isinstance(node, SCons.Node.Python.Value)),
+                    {"commands": {}, "tree_wide_flags": True})
 
     def step():
         built = [n for n in source[1:] if n.has_builder()]
@@ -215,10 +222,13 @@ def _build_info(target, source, env):
         def effective(kind):
             words = env.subst_list(_BUILDINFO_FLAGS[kind], target=target,
                                    source=source)[0]
-            words = buildinfo.path_free([str(w) for w in words], tree, out_dir)
+            words = buildinfo.path_free([str(w) for w in words], tree,
+                                        out_dir, others)
             if kind != "ld" and env["PURGATORY_PREFIX_MAP"]:
                 words += path_maps
             return words
+
+        uniform = compiled["tree_wide_flags"]
         record = buildinfo.build_record(
             relocatable=source[0].abspath,
             outputs={os.path.relpath(n.abspath, out_dir): n.abspath
@@ -228,11 +238,47 @@ def _build_info(target, source, env):
                 shlex.split(env.subst("$CC")), env["ENV"]),
             ld_version=buildinfo.first_version_line(
                 shlex.split(env.subst("$LD")), env["ENV"]),
-            code_model=env["CODE_MODEL"],
-            cflags=effective("c"), asflags=effective("asm"),
-            ldflags=effective("ld"))
+            code_model=env["CODE_MODEL"] if uniform else None,
+            cflags=effective("c") if uniform else None,
+            asflags=effective("asm") if uniform else None,
+            ldflags=effective("ld"), commands=compiled["commands"])
         write_atomically(target[0].abspath, buildinfo.dumps(record))
     return _user_step(step)
+
+
+def _compiled_record(env, objects, record_dir):
+    """The build record's account of the objects, taken while SCons reads
+    the SConscripts (it drops a node's command once built): each object's
+    compile command, path-free as the record's other flags, and whether
+    every object used the tree-wide flags (a kernel tree's have their own).
+    Paths are spelled from the top directory, as the commands run."""
+    fs = env.fs
+    here = fs.getcwd()
+    fs.chdir(fs.Top, change_os_dir=False)
+    try:
+        tree = env.Dir(env.get("PURGATORY_SOURCE_ROOT", "#")).abspath
+        others = {env.Dir(d).abspath: name for d, name
+                  in env.get("PURGATORY_RECORD_PATHS", {}).items()}
+        out_dir = env.Dir(record_dir).abspath
+        commands, uniform = {}, True
+        for obj in objects:
+            build_env = obj.get_executor().get_build_env()
+            assembly = str(obj.sources[0]).endswith(".S")
+            maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
+                                          buildinfo.OUTPUT_PLACEHOLDER)
+            command = build_env.Override({
+                "PURGATORY_PREFIX_MAP":
+                    maps if build_env["PURGATORY_PREFIX_MAP"] else []}).subst(
+                "$PURGATORY_ASCOM" if assembly else "$PURGATORY_CCCOM",
+                target=[obj], source=obj.sources)
+            commands[os.path.relpath(obj.abspath, out_dir)] = \
+                buildinfo.path_free(shlex.split(command), tree, out_dir, others,
+                                    os.path.relpath(out_dir, fs.Top.abspath))
+            own = "$PURGATORY_ASFLAGS" if assembly else "$PURGATORY_CFLAGS"
+            uniform &= build_env.subst(own) == env.subst(own)
+        return {"commands": commands, "tree_wide_flags": uniform}
+    finally:
+        fs.chdir(here, change_os_dir=False)
 
 
 # The flags a build record lists (the path maps as placeholders).
@@ -521,7 +567,13 @@ def _purgatory(env, sources=(), linker_script=None, relocatable="purgatory.ro",
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
     inputs = [*sources, *(s for o in prebuilt for s in o.sources)]
-    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, inputs,
+    # As a Value source, a changed compile command rewrites the record even
+    # when the object's bytes stay the same.
+    compiled = env.Value(json.dumps(_compiled_record(
+        env.Override(overrides), objects, env.File(buildinfo_file).dir),
+        sort_keys=True))
+    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs,
+                                  [*inputs, compiled],
                                   linker_script=linker_script, **overrides)
     return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs),
                           info[0])
