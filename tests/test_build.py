@@ -154,6 +154,15 @@ def test_output_directory_that_cannot_be_one_is_one_line_naming_O(tree, value, w
     assert len(lines) == 1 and words in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("argument", ["CODE_MODEL=", "CODE_MODEL=kernel", "V=maybe"])
+def test_bad_choice_or_yes_no_value_is_one_line_naming_the_variable(tree, argument):
+    result = run_scons(tree, argument, check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"'{argument.split('=')[0]}'" in lines[0]
+
+
 def test_bad_array_symbol_is_refused_before_building(tree):
     result = run_scons(tree, "ARRAY_SYMBOL=2bad", check=False)
     assert result.returncode == 2

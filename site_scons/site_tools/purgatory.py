@@ -618,7 +618,12 @@ def _add_help(variables, env):
 
 def generate(env, **defaults):
     variables = _scons_variables(defaults)
-    variables.Update(env)
+    try:
+        variables.Update(env)
+    except SCons.Errors.UserError as e:
+        # One line naming the variable, not SCons' message and the place in
+        # this file that called it.
+        raise SCons.Errors.StopError(" ".join(str(e).split())) from None
     _add_help(variables, env)
     env["PURGATORY_VARIABLE_NAMES"] = sorted(NAMES)
     if env["CACHEDIR"]:
