@@ -131,6 +131,13 @@ def test_missing_linker_is_one_line_naming_it_and_the_variable(tree):
     assert "no-such-ld" in line and "LD" in line
 
 
+def test_destdir_that_is_a_file_is_one_line_naming_it(tree, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    line = single_error_line(run_scons(tree, f"DESTDIR={tmp_path / 'a-file'}", "install",
+                                       check=False))
+    assert "(DESTDIR, PREFIX)" in line and f"{tmp_path / 'a-file'}" in line
+
+
 def test_unparsable_compiler_is_one_line_naming_the_variable(tree):
     line = single_error_line(run_scons(tree, "CC='gcc", check=False))
     assert "CC: cannot parse" in line

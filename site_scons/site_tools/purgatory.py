@@ -505,7 +505,12 @@ def _object(env, source, target=None, **overrides):
 
 def _install_method(env, directory, sources):
     """Install each node into ``directory`` (substituted: $DESTDIR$PREFIX/...)."""
-    directory = env.Dir(directory)
+    try:
+        directory = env.Dir(directory)
+    except TypeError as e:      # SCons: a file where a directory is needed
+        raise SCons.Errors.StopError(
+            f"install directory {env.subst(str(directory))} (DESTDIR, "
+            f"PREFIX): {e}") from None
     return [env._PurgatoryInstall(directory.File(node.name), node)[0]
             for node in env.Flatten([sources])]
 
