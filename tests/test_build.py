@@ -154,6 +154,14 @@ def test_output_directory_that_cannot_be_one_is_one_line_naming_O(tree, value, w
     assert len(lines) == 1 and words in lines[0], result.stderr
 
 
+def test_cachedir_that_is_a_file_is_one_line_naming_cachedir(tree):
+    (tree / "a-file").write_text("")
+    result = run_scons(tree, "CACHEDIR=a-file", check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["scons: *** CACHEDIR: a-file is not a directory  Stop."], result.stderr
+
+
 @pytest.mark.parametrize("argument", ["CODE_MODEL=", "CODE_MODEL=kernel", "V=maybe"])
 def test_bad_choice_or_yes_no_value_is_one_line_naming_the_variable(tree, argument):
     result = run_scons(tree, argument, check=False)

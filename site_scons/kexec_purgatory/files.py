@@ -21,10 +21,10 @@ def read_bytes(path):
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
 
 
-def check_output_dir(top, path, variable):
+def check_output_dir(top, path, variable, writable=True):
     """Refuse an output directory (``path``, relative to ``top``) that
-    cannot become one: empty, a file, or under a file or a directory the
-    build cannot write to. Nothing is created."""
+    cannot become one: empty, a file, or under a file or (``writable``) a
+    directory the build cannot write to. Nothing is created."""
     if not path:
         raise UserError(f"{variable}: empty; give an output directory")
     wanted = probe = os.path.normpath(os.path.join(top, path))
@@ -33,7 +33,7 @@ def check_output_dir(top, path, variable):
     where = f"{path}" if probe == wanted else f"{path}: {probe}"
     if not os.path.isdir(probe):
         raise UserError(f"{variable}: {where} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if writable and not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{variable}: {where} is not writable")
 
 

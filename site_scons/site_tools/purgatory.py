@@ -632,6 +632,12 @@ def generate(env, **defaults):
     _add_help(variables, env)
     env["PURGATORY_VARIABLE_NAMES"] = sorted(NAMES)
     if env["CACHEDIR"]:
+        try:
+            check_output_dir(env.Dir("#").abspath, env.subst("$CACHEDIR"),
+                             "CACHEDIR",
+                             not SCons.Script.GetOption("cache_readonly"))
+        except UserError as e:
+            raise SCons.Errors.StopError(str(e)) from None
         env.CacheDir(env.subst("$CACHEDIR"))
     env["ENV"] = toolenv.command_environment(os.environ)
     _set_flags(env)
