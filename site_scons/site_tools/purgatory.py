@@ -361,7 +361,10 @@ def _set_flags(env):
             tree = env.Dir("#").abspath
             env["PURGATORY_PREFIX_MAP"] = flags.prefix_map_flags(
                 tree, os.path.normpath(os.path.join(tree, env.subst("$O"))))
-        check_output_dir(env.Dir("#").abspath, env.subst("$O"), "O")
+        # Writable only when given: a tree that never uses O (a kernel
+        # tree's own SConstruct) may well be read-only.
+        check_output_dir(env.Dir("#").abspath, env.subst("$O"), "O",
+                         writable="O" in SCons.Script.ARGUMENTS)
         _validate_names(env, {})
         install.source_date_epoch(env["ENV"])
     except UserError as e:
