@@ -237,7 +237,7 @@ def random_file(path, size, seed):
 def embed_figures(run, work, reps):
     """embed_throughput_ratio (process) and the in-process figures."""
     require("xxd")
-    embed_cmd = [sys.executable, "-m", "kexec_purgatory", "embed"]
+    embed_cmd = [sys.executable, "-m", "kexec_purgatory", "embed", "--raw"]
     by_size = {}
     for mib in EMBED_SIZES_MIB:
         source = work / f"random-{mib}M.bin"

@@ -79,9 +79,25 @@ def test_cli_embed_writes_the_same_file_as_the_library(tmp_path):
     blob = tmp_path / "purgatory.ro"
     blob.write_bytes(bytes(range(100)))
     out = tmp_path / "k.c"
-    subprocess.run([sys.executable, "-m", "kexec_purgatory", "embed", str(blob),
-                    "-o", str(out)], check=True, cwd=REPO / "site_scons")
+    subprocess.run([sys.executable, "-m", "kexec_purgatory", "embed", "--raw",
+                    str(blob), "-o", str(out)], check=True, cwd=REPO / "site_scons")
     assert out.read_bytes() == embed.c_array(blob.read_bytes(), "purgatory.ro")
+
+
+@pytest.mark.parametrize("form", ["c", "S"])
+def test_cli_embed_refuses_a_file_that_is_not_an_elf_object_unless_raw(tmp_path, form):
+    import sys
+    text = tmp_path / "notes.txt"
+    text.write_text("not a purgatory\n")
+    command = [sys.executable, "-m", "kexec_purgatory", "embed", "--format", form,
+               str(text), "-o", str(tmp_path / "k.out")]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=REPO / "site_scons")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "notes.txt: not an ELF object" in result.stderr
+    assert not (tmp_path / "k.out").exists()
+    subprocess.run([*command, "--raw"], check=True, cwd=REPO / "site_scons")
+    assert (tmp_path / "k.out").exists()
 
 
 def test_cli_embed_of_a_missing_file_is_one_line_and_exit_2(tmp_path):

@@ -12,11 +12,12 @@ import tempfile
 from .errors import UserError
 
 
-def read_bytes(path):
-    """Read a whole input file, or raise UserError naming it."""
+def read_bytes(path, limit=None):
+    """Read an input file (its first ``limit`` bytes, or all of it), or
+    raise UserError naming it."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            return f.read() if limit is None else f.read(limit)
     except OSError as e:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
 

@@ -17,13 +17,27 @@ HELP = ("write purgatory.ro as kexec-purgatory.c (C array), "
         "relocated at an address")
 
 
+# The first bytes of every ELF file: enough to refuse an obvious mistake
+# (a text file, the wrong build output) without loading pyelftools, which
+# would double the start-up time of this command.
+ELF_MAGIC = b"\x7fELF"
+
+
+def _require_elf(args, data):
+    if not args.raw and not data.startswith(ELF_MAGIC):
+        raise UserError(f"{args.file}: not an ELF object (--raw embeds any "
+                        "bytes)")
+
+
 def _c(args):
     data = read_bytes(args.file)
+    _require_elf(args, data)
     write_atomically(args.output, embed.c_array(
         data, os.path.basename(args.file), args.array_symbol, args.size_symbol))
 
 
 def _incbin(args):
+    _require_elf(args, read_bytes(args.file, len(ELF_MAGIC)))
     cc = split_flags(args.cc, "--cc")
     if not cc:
         raise UserError("--cc: no compiler driver given")
@@ -50,6 +64,9 @@ def add_arguments(parser):
                         help="file to write (replaced atomically)")
     parser.add_argument("--format", choices=list(WRITERS), default="c",
                         help="output format (default: %(default)s)")
+    parser.add_argument("--raw", action="store_true",
+                        help="c, S: embed FILE's bytes even if it is not an "
+                        "ELF object")
     parser.add_argument("--array-symbol", default=embed.DEFAULT_ARRAY_SYMBOL,
                         help="name of the byte array (default: %(default)s)")
     parser.add_argument("--size-symbol", default=embed.DEFAULT_SIZE_SYMBOL,
