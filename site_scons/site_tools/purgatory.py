@@ -34,7 +34,6 @@ change their defaults.
 
 import collections
 import importlib.util
-import json
 import os
 import shlex
 import subprocess
@@ -44,7 +43,6 @@ import SCons.Action
 import SCons.Builder
 import SCons.Errors
 import SCons.Node.FS
-import SCons.Node.Python
 import SCons.Scanner
 import SCons.Scanner.C
 import SCons.Script
@@ -201,9 +199,7 @@ def _build_info(target, source, env):
     out_dir = target[0].dir.abspath
     others = {env.Dir(d).abspath: name
               for d, name in env.get("PURGATORY_RECORD_PATHS", {}).items()}
-    compiled = next((json.loads(node.read()) for node in source
-                     if isinstance(node, SCons.Node.Python.Value)),
-                    {"commands": {}, "tree_wide_flags": True})
+    objects = env.Flatten([env.get("PURGATORY_RECORD_OBJECTS", [])])
 
     def step():
         built = [n for n in source[1:] if n.has_builder()]
@@ -228,6 +224,7 @@ def _build_info(target, source, env):
                 words += path_maps
             return words
 
+        compiled = _compiled_record(env, objects, tree, out_dir, others)
         uniform = compiled["tree_wide_flags"]
         record = buildinfo.build_record(
             relocatable=source[0].abspath,
@@ -246,34 +243,30 @@ def _build_info(target, source, env):
     return _user_step(step)
 
 
-def _compiled_record(env, objects, record_dir):
-    """The build record's account of the objects, taken while SCons reads
-    the SConscripts (it drops a node's command once built): each object's
-    compile command, path-free as the record's other flags, and whether
-    every object used the tree-wide flags (a kernel tree's have their own).
+def _compiled_record(env, objects, tree, out_dir, others):
+    """The build record's account of the objects: each object's compile
+    command, path-free as the record's other flags, and whether every
+    object used the tree-wide flags (a kernel tree's have their own).
     Paths are spelled from the top directory, as the commands run."""
     fs = env.fs
     here = fs.getcwd()
     fs.chdir(fs.Top, change_os_dir=False)
+    relative_out = os.path.relpath(out_dir, fs.Top.abspath)
+    maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
+                                  buildinfo.OUTPUT_PLACEHOLDER)
     try:
-        tree = env.Dir(env.get("PURGATORY_SOURCE_ROOT", "#")).abspath
-        others = {env.Dir(d).abspath: name for d, name
-                  in env.get("PURGATORY_RECORD_PATHS", {}).items()}
-        out_dir = env.Dir(record_dir).abspath
         commands, uniform = {}, True
         for obj in objects:
             build_env = obj.get_executor().get_build_env()
             assembly = str(obj.sources[0]).endswith(".S")
-            maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
-                                          buildinfo.OUTPUT_PLACEHOLDER)
             command = build_env.Override({
                 "PURGATORY_PREFIX_MAP":
                     maps if build_env["PURGATORY_PREFIX_MAP"] else []}).subst(
                 "$PURGATORY_ASCOM" if assembly else "$PURGATORY_CCCOM",
                 target=[obj], source=obj.sources)
             commands[os.path.relpath(obj.abspath, out_dir)] = \
-                buildinfo.path_free(shlex.split(command), tree, out_dir, others,
-                                    os.path.relpath(out_dir, fs.Top.abspath))
+                buildinfo.path_free(shlex.split(command), tree, out_dir,
+                                    others, relative_out)
             own = "$PURGATORY_ASFLAGS" if assembly else "$PURGATORY_CFLAGS"
             uniform &= build_env.subst(own) == env.subst(own)
         return {"commands": commands, "tree_wide_flags": uniform}
@@ -575,14 +568,14 @@ def _purgatory(env, sources=(), linker_script=None, relocatable="purgatory.ro",
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
     inputs = [*sources, *(s for o in prebuilt for s in o.sources)]
-    # As a Value source, a changed compile command rewrites the record even
-    # when the object's bytes stay the same.
-    compiled = env.Value(json.dumps(_compiled_record(
-        env.Override(overrides), objects, env.File(buildinfo_file).dir),
-        sort_keys=True))
-    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs,
-                                  [*inputs, compiled],
-                                  linker_script=linker_script, **overrides)
+    # The record lists each object's compile command, read when the record
+    # is written: SCons must keep the objects' commands until then.
+    for obj in objects:
+        obj.attributes.keep_targetinfo = 1
+    info = env.PurgatoryBuildInfo(buildinfo_file, ro[0], outputs, inputs,
+                                  linker_script=linker_script,
+                                  PURGATORY_RECORD_OBJECTS=objects, **overrides)
+    env.Depends(info, objects)
     return PurgatoryNodes(objects, ro[0], chk[0], checked[0], list(outputs),
                           info[0])
 
