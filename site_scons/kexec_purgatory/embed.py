@@ -9,9 +9,11 @@ is escaped the same way, so the text depends on nothing but the bytes.
 """
 
 import hashlib
+import os
 import re
 
 from .errors import UserError
+from .files import read_bytes, write_atomically
 
 BYTES_PER_LINE = 16
 
@@ -178,3 +180,13 @@ def incbin_asm(data, source_name, array_symbol=DEFAULT_ARRAY_SYMBOL,
         "\n"
         "\t.section .note.GNU-stack, \"\", @progbits\n"
     ).encode()
+
+
+def write_c_array(output, relocatable, array_symbol=DEFAULT_ARRAY_SYMBOL,
+                  size_symbol=DEFAULT_SIZE_SYMBOL, data=None):
+    """Write ``output`` (kexec-purgatory.c) for the file ``relocatable``
+    (``data``: its bytes, when the caller has read them already)."""
+    if data is None:
+        data = read_bytes(relocatable)
+    write_atomically(output, c_array(data, os.path.basename(relocatable),
+                                     array_symbol, size_symbol))

@@ -11,6 +11,7 @@ holds the entry point. Intel HEX addresses stop at 4 GiB.
 import io
 
 from .errors import UserError
+from .files import read_bytes, write_atomically
 from .sizes import parse_size
 
 INTEL_HEX_LIMIT = 1 << 32
@@ -31,6 +32,14 @@ def relocated_ihex(data, name, address):
     """Intel HEX text (bytes) of ``data`` loaded and relocated at ``address``."""
     from .loader import load        # the kernel-faithful loader
     return intel_hex_text(load(data, name, address), name, "lower LOAD_ADDR")
+
+
+def write_relocated_ihex(output, relocatable, load_addr, variable="LOAD_ADDR"):
+    """Write ``output`` (purgatory.hex) for the file ``relocatable`` loaded
+    at ``load_addr`` (text, as ``variable`` gave it)."""
+    address = parse_load_addr(load_addr, variable)
+    write_atomically(output, relocated_ihex(read_bytes(relocatable),
+                                            relocatable, address))
 
 
 def intel_hex_text(loaded, name, remedy):

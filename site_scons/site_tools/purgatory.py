@@ -173,22 +173,14 @@ def _install(target, source, env):
 
 
 def _ihex(target, source, env):
-    def step():
-        data = read_bytes(source[0].path)
-        address = ihex.parse_load_addr(env.subst("$LOAD_ADDR"))
-        write_atomically(target[0].path,
-                         ihex.relocated_ihex(data, source[0].path, address))
-    return _user_step(step)
+    return _user_step(lambda: ihex.write_relocated_ihex(
+        target[0].path, source[0].path, env.subst("$LOAD_ADDR")))
 
 
 def _c_array(target, source, env):
-    def step():
-        data = read_bytes(source[0].path)
-        text = embed.c_array(data, source[0].name,
-                             env.subst("$ARRAY_SYMBOL"),
-                             env.subst("$SIZE_SYMBOL"))
-        write_atomically(target[0].path, text)
-    return _user_step(step)
+    return _user_step(lambda: embed.write_c_array(
+        target[0].path, source[0].path, env.subst("$ARRAY_SYMBOL"),
+        env.subst("$SIZE_SYMBOL")))
 
 
 def _build_info(target, source, env):
@@ -224,7 +216,8 @@ def _build_info(target, source, env):
                 words += path_maps
             return words
 
-        compiled = _compiled_record(env, objects, tree, out_dir, others)
+        compiled = _compiled_record(env, objects, tree, out_dir, others,
+                                    path_maps)
         uniform = compiled["tree_wide_flags"]
         record = buildinfo.build_record(
             relocatable=source[0].abspath,
@@ -243,17 +236,16 @@ def _build_info(target, source, env):
     return _user_step(step)
 
 
-def _compiled_record(env, objects, tree, out_dir, others):
+def _compiled_record(env, objects, tree, out_dir, others, path_maps):
     """The build record's account of the objects: each object's compile
     command, path-free as the record's other flags, and whether every
     object used the tree-wide flags (a kernel tree's have their own).
-    Paths are spelled from the top directory, as the commands run."""
+    Paths are spelled from the top directory, as the commands run; the
+    path maps as the record spells them (``path_maps``)."""
     fs = env.fs
     here = fs.getcwd()
     fs.chdir(fs.Top, change_os_dir=False)
     relative_out = os.path.relpath(out_dir, fs.Top.abspath)
-    maps = flags.prefix_map_flags(buildinfo.TREE_PLACEHOLDER,
-                                  buildinfo.OUTPUT_PLACEHOLDER)
     try:
         commands, uniform = {}, True
         for obj in objects:
@@ -261,7 +253,7 @@ def _compiled_record(env, objects, tree, out_dir, others):
             assembly = str(obj.sources[0]).endswith(".S")
             command = build_env.Override({
                 "PURGATORY_PREFIX_MAP":
-                    maps if build_env["PURGATORY_PREFIX_MAP"] else []}).subst(
+                    path_maps if build_env["PURGATORY_PREFIX_MAP"] else []}).subst(
                 "$PURGATORY_ASCOM" if assembly else "$PURGATORY_CCCOM",
                 target=[obj], source=obj.sources)
             commands[os.path.relpath(obj.abspath, out_dir)] = \
@@ -380,28 +372,41 @@ def _validate_names(env, overrides):
     return formats
 
 
+_binaries = {}
+
+
+def _binary(env, var):
+    """(program, real path of its binary or None) of the command in
+    ``var``; each command is looked up in PATH once a run, not once a node."""
+    try:
+        words = flags.split_flags(env.subst(f"${var}"), var)
+    except UserError as e:
+        raise SCons.Errors.StopError(str(e)) from None
+    program = words[0] if words else ""
+    key = (program, env["ENV"].get("PATH"))
+    if key not in _binaries:
+        path = env.WhereIs(program) if program else None
+        _binaries[key] = os.path.realpath(path) if path else None
+    return program, _binaries[key]
+
+
 def _require_tools(env):
     """One clear line when the compiler or linker is not there."""
     if SCons.Script.GetOption("help") or SCons.Script.GetOption("clean"):
         return
     for var, what in (("CC", "C compiler"), ("LD", "linker")):
-        try:
-            words = flags.split_flags(env.subst(f"${var}"), var)
-        except UserError as e:
-            raise SCons.Errors.StopError(str(e)) from None
-        if not words or not env.WhereIs(words[0]):
-            name = words[0] if words else ""
+        program, path = _binary(env, var)
+        if path is None:
             raise SCons.Errors.StopError(
-                f"purgatory: {what} '{name}' ({var}) not found in PATH: "
+                f"purgatory: {what} '{program}' ({var}) not found in PATH: "
                 f"install it, or set {var}= or CROSS_COMPILE=")
 
 
 def _dependency_on(env, nodes, command_var):
     """Make nodes depend on the tool binary, so a new compiler rebuilds."""
-    words = shlex.split(env.subst(f"${command_var}"))
-    path = env.WhereIs(words[0]) if words else None
+    path = _binary(env, command_var)[1]
     if path:
-        env.Depends(nodes, env.File(os.path.realpath(path)))
+        env.Depends(nodes, env.File(path))
 
 
 def _test_run(target, source, env):
@@ -473,13 +478,21 @@ def _add_ro_step(env, name, action, comstr, varlist, suffix, modules, commands):
     env.AddMethod(method, name)
 
 
+def _linker_script(env, linker_script, overrides):
+    """The linker script's node (None without one), its -T flag put in
+    ``overrides``."""
+    if linker_script is None:
+        return None
+    script = env.File(linker_script)
+    overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
+    return script
+
+
 def _relocatable(env, target, objects, linker_script=None, **overrides):
     """ld -r of the objects, in the order given."""
-    if linker_script is not None:
-        script = env.File(linker_script)
-        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
+    script = _linker_script(env, linker_script, overrides)
     nodes = env._PurgatoryRelocatable(target, objects, **overrides)
-    if linker_script is not None:
+    if script is not None:
         env.Depends(nodes, script)
     _dependency_on(env, nodes, "LD")
     return nodes
@@ -515,11 +528,8 @@ def _build_info_node(env, target, relocatable, outputs, inputs,
                      linker_script=None, **overrides):
     """The build record of ``relocatable`` and ``outputs``; ``inputs`` are
     the sources (their headers are found by scanning)."""
-    inputs = list(inputs)
-    if linker_script is not None:
-        script = env.File(linker_script)
-        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
-        inputs.append(script)
+    script = _linker_script(env, linker_script, overrides)
+    inputs = [*inputs, *([script] if script is not None else [])]
     nodes = env._PurgatoryBuildInfo(target, [relocatable, *outputs, *inputs],
                                     **overrides)
     _dependency_on(env, nodes, "CC")

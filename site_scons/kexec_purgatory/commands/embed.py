@@ -5,11 +5,9 @@
 did can be repeated outside SCons.
 """
 
-import os
-
 from .. import embed, ihex, incbin
 from ..errors import UserError
-from ..files import read_bytes, write_atomically
+from ..files import read_bytes
 from ..flags import split_flags
 
 HELP = ("write purgatory.ro as kexec-purgatory.c (C array), "
@@ -32,8 +30,8 @@ def _require_elf(args, data):
 def _c(args):
     data = read_bytes(args.file)
     _require_elf(args, data)
-    write_atomically(args.output, embed.c_array(
-        data, os.path.basename(args.file), args.array_symbol, args.size_symbol))
+    embed.write_c_array(args.output, args.file, args.array_symbol,
+                        args.size_symbol, data)
 
 
 def _incbin(args):
@@ -46,9 +44,8 @@ def _incbin(args):
 
 
 def _ihex(args):
-    address = ihex.parse_load_addr(args.load_addr, "--load-addr")
-    write_atomically(args.output, ihex.relocated_ihex(
-        read_bytes(args.file), args.file, address))
+    ihex.write_relocated_ihex(args.output, args.file, args.load_addr,
+                              "--load-addr")
 
 
 WRITERS = {
