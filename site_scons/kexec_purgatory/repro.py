@@ -125,9 +125,8 @@ def _holds_own_relocatable(result, name):
     except (UserError, UnicodeDecodeError):
         return False
     if name.endswith(".S") and relocatable is not None:
-        digest = hashlib.sha256(relocatable).hexdigest()
         return (f'.incbin "{reprobuild.RELOCATABLE}"' in text
-                and f" * {digest}\n" in text)
+                and f" * {sha256(relocatable)}\n" in text)
     return False
 
 
