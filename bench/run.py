@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-from kexec_purgatory import embed, flags  # noqa: E402
+from kexec_purgatory.build import flags  # noqa: E402
+from kexec_purgatory.formats import c_array, incbin  # noqa: E402
 from kexec_purgatory.files import read_bytes, write_atomically  # noqa: E402
 
 MIB = 1 << 20
@@ -249,7 +250,7 @@ def embed_figures(run, work, reps):
                 run.command(["xxd", "-i", source], stdout=out)()
 
         def in_process():
-            write_atomically(ours_out, embed.c_array(read_bytes(source),
+            write_atomically(ours_out, c_array.c_array(read_bytes(source),
                                                      source.name))
         times = alternate(reps, {
             "process": (None, run.command([*embed_cmd, source, "-o",
@@ -293,9 +294,9 @@ def compile_figures(run, work, reps, quick):
         random_file(source, COMPILE_SIZE_MIB * MIB, seed=COMPILE_SIZE_MIB)
     data = source.read_bytes()
     c_file, s_file = work / "compile-ours.c", work / "compile-incbin.S"
-    c_file.write_bytes(embed.c_array(data, source.name))
+    c_file.write_bytes(c_array.c_array(data, source.name))
     # The project's own .S form: .incbin of the same file.
-    s_file.write_bytes(embed.incbin_asm(data, source.name,
+    s_file.write_bytes(incbin.incbin_text(data, source.name,
                                         incbin_path=str(source)))
 
     def gcc(name, path):
@@ -599,7 +600,7 @@ def notes(figures):
         out.append(
             "- Embedding: the ratio is `kexec-purgatory embed` as a process "
             "(Python start-up included, as `xxd -i` pays its own) against "
-            "`xxd -i`; in process (`embed.c_array` and the write, as SCons "
+            "`xxd -i`; in process (`c_array.c_array` and the write, as SCons "
             f"runs it) the worst ratio is {f['in_process_value']:g}. "
             + sizes + ".")
     f = figures["embed_compile_ratio"]

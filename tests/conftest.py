@@ -118,7 +118,7 @@ def embedded_bytes(c_array, workdir):
 def assemble(source, include_dir, obj):
     """Assemble ``source`` (e.g. kexec-purgatory.S) with the host gcc and
     ``-I include_dir``; returns the object read with pyelftools."""
-    from kexec_purgatory.elffile import open_elf
+    from kexec_purgatory.elf.reader import open_elf
     subprocess.run([host_gcc(), "-c", "-I", include_dir, "-o", obj, source],
                    check=True, capture_output=True, text=True)
     return open_elf(str(obj))

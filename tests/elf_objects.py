@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from kexec_purgatory import flags
+from kexec_purgatory.build import flags
 
 DATA = Path(__file__).resolve().parent / "data"
 ABI_STUB = DATA / "abi-stub.S"

@@ -35,7 +35,14 @@ import os
 
 {loader}
 
+# The tree's own variable: where its outputs go.
+variables = Variables(None, ARGUMENTS)
+variables.Add("O", "output directory", "build")
+variables.Update(env)
+Help(variables.GenerateHelpText(env) + env["options"].GenerateHelpText(env))
+
 out = Dir(env["O"])
+env["PURGATORY_OUTPUT_DIR"] = out
 os.makedirs(out.abspath, exist_ok=True)
 SConsignFile(out.File(".sconsign").abspath)
 SConscript("{subdir}/SConscript", variant_dir=out.Dir("{subdir}"),
@@ -49,11 +56,8 @@ SCONSCRIPT = '''\
 Import("env")
 
 nodes = env.Purgatory(
-    sources={sources!r},
+    "purgatory.ro", {sources!r},
     linker_script="purgatory.lds",
-    relocatable="purgatory.ro",
-    c_array="kexec-purgatory.c",
-    incbin="kexec-purgatory.S",
     CPPPATH=["#include/purgatory", "#arch/x86/include"],
     CPPDEFINES=["TREE_BUILD", ("TREE_LEVEL", 2)],
     PURGATORY_FORCED_INCLUDES=["#{config}"],

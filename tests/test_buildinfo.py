@@ -114,7 +114,7 @@ def test_verify_with_a_file_that_is_no_build_record_is_one_line_exit_2(built):
 
 
 def test_recorded_flags_name_the_tree_relatively_and_the_output_dir_by_placeholder():
-    from kexec_purgatory.buildinfo import path_free
+    from kexec_purgatory.build.record import path_free
     words = ["-I/src/tree/inc", "-I/src/tree", "-I/src/treeish", "-I/out/gen",
              "-I/src/tree/build/gen", "-DX=/src/tree"]
     assert path_free(words, "/src/tree", "/out") == [

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kexec_purgatory import emulator, segments
+from kexec_purgatory.emulate import emulator, segments
 from kexec_purgatory.errors import UserError
-from kexec_purgatory.machine import GENERAL_REGISTERS, IDENTITY_MAP_LIMIT
+from kexec_purgatory.abi.x86_64 import GENERAL_REGISTERS, IDENTITY_MAP_LIMIT
 
 import elf_objects
 from conftest import CODE_MODELS, kexec_purgatory_cli

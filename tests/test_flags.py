@@ -3,7 +3,7 @@
 
 import pytest
 
-from kexec_purgatory import flags
+from kexec_purgatory.build import flags
 from kexec_purgatory.errors import UserError
 
 FEDORA_CFLAGS = (

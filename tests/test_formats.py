@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import REPO, assemble, host_gcc, run_scons, symbol
-from kexec_purgatory import embed, incbin
-from kexec_purgatory.elffile import open_elf
+from kexec_purgatory.formats import c_array, incbin
+from kexec_purgatory.elf.reader import open_elf
 from kexec_purgatory.errors import UserError
 
 
@@ -71,7 +71,7 @@ def test_one_name_for_array_and_size_stops_the_build_before_anything_is_written(
 @pytest.mark.parametrize("name", ["1x", "a.b", "int", ""])
 def test_invalid_symbol_names_are_refused_for_the_incbin_form(name):
     with pytest.raises(UserError, match="not a valid C identifier"):
-        embed.incbin_asm(b"\x7fELF", "purgatory.ro", size_symbol=name)
+        incbin.incbin_text(b"\x7fELF", "purgatory.ro", size_symbol=name)
 
 
 def test_incbin_that_fails_its_check_leaves_no_file(built, tmp_path):
@@ -138,7 +138,6 @@ def section_offsets(elf):
 
 @pytest.mark.parametrize("model", ["pic", "large"])
 def test_ihex_holds_purgatory_ro_relocated_at_load_addr(built, tmp_path, model):
-    pytest.importorskip("kexec_purgatory.loader", reason="the loader of issue 4")
     from intelhex import IntelHex
     load_addr = 0x7ff000
     ro = built(model) / "purgatory.ro"
@@ -173,7 +172,6 @@ def test_ihex_holds_purgatory_ro_relocated_at_load_addr(built, tmp_path, model):
 
 
 def test_ihex_format_is_built_by_scons_at_LOAD_ADDR(tree):
-    pytest.importorskip("kexec_purgatory.loader", reason="the loader of issue 4")
     from intelhex import IntelHex
     run_scons(tree, "FORMATS=c,S,ihex", "LOAD_ADDR=0x2000000")
     for name in ("kexec-purgatory.c", "kexec-purgatory.S", "purgatory.hex"):

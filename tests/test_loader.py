@@ -10,7 +10,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from intelhex import IntelHex
 
-from kexec_purgatory import loader
+from kexec_purgatory import abi
+from kexec_purgatory.elf import loader
 from kexec_purgatory.errors import UserError
 
 import elf_objects
@@ -19,7 +20,7 @@ import mini_purgatory
 from conftest import kexec_purgatory_cli
 
 
-def load_path(path, address, entry_from=loader.ENTRY_FROM_SYMBOL):
+def load_path(path, address, entry_from=abi.x86_64.ENTRY_FROM_SYMBOL):
     return loader.load(path.read_bytes(), str(path), address, entry_from)
 
 
@@ -159,7 +160,7 @@ def test_none_relocation_against_an_undefined_symbol_is_refused_like_any_other(t
     obj = elf_objects.assemble_text(tmp_path, "none",
                                     NONE_RELOCATION.format(symbol=symbol))
     ro = elf_objects.link_relocatable(tmp_path, [obj])
-    assert relocation_types(ro) == {loader.R_X86_64_NONE}
+    assert relocation_types(ro) == {0}
     assert kernel_message(load_path, ro, 0x100000) == f"Undefined symbol: {name}"
 
 
@@ -183,7 +184,7 @@ def test_32s_relocation_above_2_gib_overflows_with_the_kernels_words(tmp_path):
     obj = elf_objects.compile_c(tmp_path, "kernel_model", ADDRESS_OF_GLOBAL,
                                 elf_objects.purgatory_cflags("large", ["-mcmodel=kernel"]))
     load_path(obj, 0x7fff0000)      # below 2 GiB the value sign-extends
-    value = overflow_value(kernel_message(load_path, obj, 0x80000000), loader.R_X86_64_32S)
+    value = overflow_value(kernel_message(load_path, obj, 0x80000000), 11)
     assert 0x80000000 <= value < 0x80000000 + 0x1000
 
 
@@ -191,7 +192,7 @@ def test_32_relocation_overflows_above_4_gib_but_not_at_2_gib(tmp_path):
     obj = elf_objects.compile_c(tmp_path, "small_nopic", ADDRESS_OF_GLOBAL,
                                 elf_objects.purgatory_cflags("large", ["-mcmodel=small"]))
     load_path(obj, 0x80000000)      # zero-extends: fine for R_X86_64_32
-    value = overflow_value(kernel_message(load_path, obj, 1 << 32), loader.R_X86_64_32)
+    value = overflow_value(kernel_message(load_path, obj, 1 << 32), 10)
     assert 1 << 32 <= value < (1 << 32) + 0x1000
 
 
@@ -277,7 +278,7 @@ def test_entry_is_purgatory_start_where_e_entry_is_ambiguous(tmp_path):
     assert (hot.entry, hot.entry_source) == (hot_text.address, "purgatory_start")
     # Older kernels took the first executable section containing e_entry (0):
     # .text, not where purgatory_start is.
-    old = load_path(ro, 0x100000, loader.ENTRY_FROM_E_ENTRY)
+    old = load_path(ro, 0x100000, abi.x86_64.ENTRY_FROM_E_ENTRY)
     text = next(s for s in old.sections.values() if s.name == ".text")
     assert (old.entry, old.entry_source) == (text.address, "e_entry in .text")
 
@@ -353,6 +354,6 @@ purgatory_start:
     values = elf_objects.assemble_text(tmp_path, "values",
                                        "\t.globl\tCONSTANT\n\t.set\tCONSTANT, 0x1234\n")
     ro = elf_objects.link_relocatable(tmp_path, [user, values])
-    assert relocation_types(ro) == {loader.R_X86_64_32}
+    assert relocation_types(ro) == {10}
     image = load_path(ro, 8 << 30).image
     assert struct.unpack_from("<I", image, 1) == (0x1234,)

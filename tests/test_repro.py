@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import kexec_purgatory_cli, run_scons
-from kexec_purgatory import repro, variations
+from kexec_purgatory.repro import reproduce as repro, variations
 from kexec_purgatory.errors import UserError
 
 

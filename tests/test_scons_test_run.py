@@ -8,11 +8,11 @@ import shutil
 from conftest import run_scons
 
 import elf_objects
-from kexec_purgatory import testrun
+from kexec_purgatory.emulate import testrun
 
 STUB_SCONSCRIPT = """\
 Import("env")
-nodes = env.Purgatory(sources=["abi-stub.S"], CPPDEFINES=["FORGET_R15"])
+nodes = env.Purgatory("purgatory.ro", ["abi-stub.S"], CPPDEFINES=["FORGET_R15"])
 Return("nodes")
 """
 

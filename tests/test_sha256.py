@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, host_gcc
-from kexec_purgatory import flags
+from kexec_purgatory.build import flags
 
 WRAPPER = r"""
 #include "sha256.h"

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, copy_tree, run_scons, tree_listing
 from kernel_tree import (ARRAY_SYMBOL, CONFIG_HEADER, SIZE_SYMBOL, SUBDIR,
                          make_kernel_tree, outputs_of)
-from kexec_purgatory.elffile import open_elf
+from kexec_purgatory.elf.reader import open_elf
 
 PACKAGING_FILES = ("pyproject.toml", "README.md", "COPYING", "site_scons")
 

@@ -8,7 +8,7 @@ the ``check`` command and the SCons tool both call it in-process.
 
 import itertools
 
-from ..elffile import damaged_elf_is_user_error, parse_elf
+from ..elf.reader import damaged_elf_is_user_error, parse_elf
 from ..errors import UserError
 from ..files import read_bytes
 from .elfobject import ElfObject

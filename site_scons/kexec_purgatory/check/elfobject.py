@@ -12,26 +12,13 @@ import dataclasses
 import functools
 
 from elftools.elf.constants import SH_FLAGS
-from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 
-from ..elffile import first_global, symtab_symbols
+from .. import abi
+from ..elf.reader import first_global, symtab_symbols
 
 SHF_ALLOC = SH_FLAGS.SHF_ALLOC
 SHF_EXECINSTR = SH_FLAGS.SHF_EXECINSTR
 SHF_WRITE = SH_FLAGS.SHF_WRITE
-
-RELOC_TYPE_NAMES = {
-    # Newer than some pyelftools releases.
-    41: "R_X86_64_GOTPCRELX", 42: "R_X86_64_REX_GOTPCRELX",
-    43: "R_X86_64_CODE_4_GOTPCRELX", 44: "R_X86_64_CODE_4_GOTTPOFF",
-    45: "R_X86_64_CODE_4_GOTPC32_TLSDESC",
-    **{number: name for name, number in ENUM_RELOC_TYPE_x64.items()},
-}
-
-
-def reloc_type_name(number):
-    return RELOC_TYPE_NAMES.get(number, f"type {number}")
-
 
 @dataclasses.dataclass(frozen=True)
 class Relocation:
@@ -43,10 +30,11 @@ class Relocation:
     symbol: object      # pyelftools Symbol
     symbol_name: str    # the symbol's name, or its section's name
     addend: int = 0
+    abi: object = abi.x86_64    # the contract module that names the type
 
     @property
     def type_name(self):
-        return reloc_type_name(self.type)
+        return self.abi.relocation_name(self.type)
 
     def where(self):
         return f"{self.section}+{self.offset:#x}"
@@ -59,6 +47,7 @@ class ElfObject:
         self.elf = elf
         self.data = data
         self.name = name
+        self.abi = abi.for_machine(elf.header["e_machine"], name)
         self.sections = list(elf.iter_sections())
 
     def has_flags(self, section, flags):
@@ -119,5 +108,5 @@ class ElfObject:
                     name = owner.name if owner is not None else ""
                 result.append(Relocation(target.name, rel["r_offset"],
                                          rel["r_info_type"], sym, name,
-                                         rel["r_addend"]))
+                                         rel["r_addend"], self.abi))
         return result

@@ -7,6 +7,7 @@ Checked in two steps, both before any other rule: the ELF header itself
 what this rule verified, so if it finds anything they do not run.
 """
 
+from .. import abi
 from .finding import Problem
 
 ELF64_SHDR_SIZE = 64
@@ -19,7 +20,6 @@ EXPECTED_IDENTITY = (
     (("e_ident", "EI_CLASS"), "ELFCLASS64", "a 64-bit object"),
     (("e_ident", "EI_DATA"), "ELFDATA2LSB", "a little-endian object"),
     (("e_type",), "ET_REL", "a relocatable object (ld -r)"),
-    (("e_machine",), "EM_X86_64", "an x86_64 object"),
     (("e_version",), "EV_CURRENT", "ELF version 1"),
 )
 
@@ -35,6 +35,11 @@ def header_problems(elf, data):
         if value != expected:
             problems.append(Problem(f"{path[-1]} is {value}, not {expected}: "
                                     f"the kernel loads only {meaning}"))
+    machine = header["e_machine"]
+    if machine not in abi.ARCHITECTURES:
+        names = ", ".join(m.NAME for m in abi.ARCHITECTURES.values())
+        problems.append(Problem(f"e_machine is {machine}: no purgatory ABI is "
+                                f"known for it here (known: {names})"))
     if problems:
         return problems
     shnum, shoff = header["e_shnum"], header["e_shoff"]

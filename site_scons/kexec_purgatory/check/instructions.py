@@ -17,6 +17,7 @@ import re
 import capstone
 from capstone import x86_const as X86
 
+from .. import abi
 from .finding import Problem
 
 # Bytes at least one of which every x87/MMX/SSE/AVX/AVX-512 encoding contains:
@@ -25,56 +26,34 @@ from .finding import Problem
 ESCAPE_BYTES = frozenset(b"\x0f\xc4\xc5\x62\x8f\x9b" + bytes(range(0xD8, 0xE0)))
 
 
-REGISTER_FAMILIES = (  # capstone register name pattern -> kind
-    (re.compile(r"(ST|FP)\d+|FPSW"), "x87"), (re.compile(r"MM\d+"), "MMX"),
-    (re.compile(r"XMM\d+"), "SSE"), (re.compile(r"YMM\d+"), "AVX"),
-    (re.compile(r"(ZMM|K)\d+"), "AVX-512"),
-)
+X86_ABI = abi.x86_64
 
 
 def _register_kinds():
-    """capstone register id -> kind, for every x87/MMX/vector/mask register."""
+    """capstone register id -> class, for every register the ABI forbids."""
+    families = [(re.compile(p), kind) for p, kind in X86_ABI.FORBIDDEN_REGISTERS]
     kinds = {}
     for name, value in vars(X86).items():
         if name.startswith("X86_REG_"):
-            for pattern, kind in REGISTER_FAMILIES:
+            for pattern, kind in families:
                 if pattern.fullmatch(name[len("X86_REG_"):]):
                     kinds[value] = kind
     return kinds
 
 
+def _ids(prefix, names):
+    """capstone's numbers for the names this capstone version knows."""
+    return [getattr(X86, prefix + n) for n in names if hasattr(X86, prefix + n)]
+
+
 REGISTER_KIND = _register_kinds()
-
-GROUP_KIND = {
-    X86.X86_GRP_FPU: "x87", X86.X86_GRP_MMX: "MMX", X86.X86_GRP_3DNOW: "MMX",
-    X86.X86_GRP_SSE1: "SSE", X86.X86_GRP_SSE2: "SSE", X86.X86_GRP_SSE3: "SSE",
-    X86.X86_GRP_SSSE3: "SSE", X86.X86_GRP_SSE41: "SSE", X86.X86_GRP_SSE42: "SSE",
-    X86.X86_GRP_SSE4A: "SSE", X86.X86_GRP_AES: "SSE", X86.X86_GRP_PCLMUL: "SSE",
-    X86.X86_GRP_SHA: "SSE", X86.X86_GRP_AVX: "AVX", X86.X86_GRP_AVX2: "AVX",
-    X86.X86_GRP_FMA: "AVX", X86.X86_GRP_FMA4: "AVX", X86.X86_GRP_F16C: "AVX",
-    X86.X86_GRP_XOP: "AVX", X86.X86_GRP_AVX512: "AVX-512",
-}
-
-# Members of the groups above that use only general registers and memory,
-# and run with the FPU and SSE state disabled.
-GENERAL_PURPOSE_IDS = frozenset((
-    X86.X86_INS_CRC32, X86.X86_INS_MOVNTI, X86.X86_INS_LFENCE,
-    X86.X86_INS_MFENCE, X86.X86_INS_SFENCE, X86.X86_INS_PAUSE,
-    X86.X86_INS_CLFLUSH, X86.X86_INS_PREFETCHNTA, X86.X86_INS_PREFETCHT0,
-    X86.X86_INS_PREFETCHT1, X86.X86_INS_PREFETCHT2,
-))
-
-# Whole-state save/restore: capstone reports neither a group nor registers.
-STATE_SAVE_IDS = {
-    getattr(X86, f"X86_INS_{n}"): "x87/SSE state"
-    for n in ("FXSAVE", "FXSAVE64", "FXRSTOR", "FXRSTOR64", "XSAVE", "XSAVE64",
-              "XRSTOR", "XRSTOR64", "XSAVEOPT", "XSAVEOPT64", "XSAVEC",
-              "XSAVEC64", "XSAVES", "XSAVES64", "XRSTORS", "XRSTORS64")
-    if hasattr(X86, f"X86_INS_{n}")
-}
-
-KIND_RANK = {"x87": 1, "MMX": 2, "x87/SSE state": 3, "SSE": 3, "AVX": 4,
-             "AVX-512": 5}
+GROUP_KIND = {getattr(X86, f"X86_GRP_{group}"): kind
+              for group, kind in X86_ABI.FORBIDDEN_GROUPS.items()
+              if hasattr(X86, f"X86_GRP_{group}")}
+GENERAL_PURPOSE_IDS = frozenset(_ids("X86_INS_", X86_ABI.GENERAL_PURPOSE_INSTRUCTIONS))
+STATE_SAVE_IDS = dict.fromkeys(_ids("X86_INS_", X86_ABI.STATE_SAVE_INSTRUCTIONS),
+                               X86_ABI.STATE_SAVE_CLASS)
+KIND_RANK = X86_ABI.CLASS_RANK
 
 
 def simd_kind(insn):

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Rules about sections: what the kernel loads, how it lays it out, and weight."""
 
-from .elfobject import SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE
+from ..elf.layout import bad_alignments, compute_layout
+from .elfobject import SHF_WRITE
 from .finding import Problem
 
 SIZE_BUDGET = 64 * 1024
@@ -33,10 +34,9 @@ def check_loaded_notes(obj):
 
 
 def check_alignment(obj):
-    for sec in obj.loaded_sections:
+    for sec in bad_alignments(obj.elf):
         align = sec["sh_addralign"]
-        if align == 0 or align & (align - 1):
-            yield Problem(f"section '{sec.name}' has sh_addralign {align}, not "
+        yield Problem(f"section '{sec.name}' has sh_addralign {align}, not "
                           f"a power of two: the kernel's placement assumes one "
                           f"(with 0 it puts the section at offset 0, over the "
                           f"sections before it)", section=sec.name)
@@ -52,17 +52,19 @@ def check_writable_exec(obj):
 
 
 def loaded_size(obj):
-    """Bytes of memory the kernel sets aside: aligned sections, .bss included."""
-    size = 0
-    for sec in obj.loaded_sections:
-        align = max(sec["sh_addralign"], 1)
-        size = -(-size // align) * align + sec["sh_size"]
-    return size
+    """Bytes of memory the kernel sets aside (the loader's own layout:
+    aligned sections, .bss after the padded buffer); None when the layout
+    cannot be made (the alignment rule says why)."""
+    if bad_alignments(obj.elf):
+        return None
+    return compute_layout(obj.elf, obj.name, obj.abi.PAGE_SIZE).memsz
 
 
 def check_size(obj):
-    for what, size in (("the file", len(obj.data)),
-                       ("the loaded image", loaded_size(obj))):
+    sizes = (("the file", len(obj.data)), ("the loaded image", loaded_size(obj)))
+    for what, size in sizes:
+        if size is None:
+            continue
         if size > SIZE_BUDGET:
             yield Problem(f"{what} is {size} bytes, over the {SIZE_BUDGET} byte "
                           f"budget: every kernel image embeds the purgatory and "

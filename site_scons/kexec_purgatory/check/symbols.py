@@ -5,20 +5,6 @@ from .elfobject import SHF_ALLOC, SHF_EXECINSTR
 from .finding import Problem
 from .hints import undefined_symbol_hint
 
-ENTRY_SYMBOL = "purgatory_start"
-
-# name -> exact size the kernel reads/writes, or None when it only takes the
-# address. Sized symbols also may not live in NOBITS: the kernel refuses to
-# get or set a symbol "in a bss section".
-KERNEL_ABI_SYMBOLS = {
-    "purgatory_start": None,
-    "purgatory_sha_regions": 256,
-    "purgatory_sha256_digest": 32,
-    "entry64_regs": 136,
-    "stack_end": None,
-}
-
-
 def check_symtab(obj):
     if not obj.symtabs:
         yield Problem("no .symtab: the kernel finds every symbol it needs through "
@@ -29,7 +15,7 @@ def check_symtab(obj):
 def check_abi_symbols(obj):
     if not obj.symtabs:
         return  # the symtab rule has said it all
-    for name, size in KERNEL_ABI_SYMBOLS.items():
+    for name, size in obj.abi.SYMBOLS.items():
         sym = obj.find_global(name)
         if sym is None:
             yield _missing_symbol(obj, name)
@@ -61,34 +47,35 @@ def _missing_symbol(obj, name):
 
 
 def check_entry(obj):
-    """purgatory_start (2026+ kernels) and e_entry (older ones) must agree."""
+    """The entry symbol (2026+ kernels) and e_entry (older ones) must agree."""
     entry = obj.elf.header["e_entry"]
+    entry_symbol = obj.abi.ENTRY_SYMBOL
     first_hit = next((s for s in obj.exec_sections
                       if 0 <= entry - s["sh_addr"] < s["sh_size"]), None)
-    sym = obj.find_global(ENTRY_SYMBOL)
+    sym = obj.find_global(entry_symbol)
     section = obj.section_of(sym) if sym is not None else None
     if first_hit is None:
         yield Problem(f"e_entry {entry:#x} is not inside any executable "
                       f"section: kernels before 2026 cannot find the entry "
-                      f"(link with -e {ENTRY_SYMBOL})")
+                      f"(link with -e {entry_symbol})")
     if section is None:
         return
     start = sym["st_value"]
-    culprit = dict(symbol=ENTRY_SYMBOL, section=section.name, offset=start)
+    culprit = dict(symbol=entry_symbol, section=section.name, offset=start)
     if not obj.has_flags(section, SHF_ALLOC | SHF_EXECINSTR):
-        yield Problem(f"'{ENTRY_SYMBOL}' is in '{section.name}', which is not "
+        yield Problem(f"'{entry_symbol}' is in '{section.name}', which is not "
                       f"a loaded executable section", **culprit)
     elif start >= section["sh_size"]:
-        yield Problem(f"'{ENTRY_SYMBOL}' at {section.name}+{start:#x} lies "
+        yield Problem(f"'{entry_symbol}' at {section.name}+{start:#x} lies "
                       f"outside its section", **culprit)
     elif entry != start:
-        yield Problem(f"e_entry is {entry:#x} but '{ENTRY_SYMBOL}' is at "
+        yield Problem(f"e_entry is {entry:#x} but '{entry_symbol}' is at "
                       f"{section.name}+{start:#x}: kernels before 2026 start at "
-                      f"e_entry (link with -e {ENTRY_SYMBOL})", **culprit)
+                      f"e_entry (link with -e {entry_symbol})", **culprit)
     elif first_hit is not None and first_hit is not section:
         yield Problem(f"kernels before 2026 would start at "
                       f"{first_hit.name}+{entry:#x}, the first executable "
-                      f"section containing e_entry, not at '{ENTRY_SYMBOL}' "
+                      f"section containing e_entry, not at '{entry_symbol}' "
                       f"in '{section.name}'", **culprit)
 
 

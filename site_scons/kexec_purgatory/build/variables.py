@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The command-line variables of a purgatory build, as plain data.
+
+``TOOL_VARIABLES`` are the tool's own: the SCons tool adds them through
+its ``options(opts)`` hook, so every tree that loads the tool has them.
+``BUILD_VARIABLES`` are a tree's policy (toolchain, flags, output and
+install directories, kernel mode): a tree picks the ones it offers by name
+(``scons.tool.add_variables``), as this project's SConstruct does.
+"""
+
+from dataclasses import dataclass
+
+from ..formats import DEFAULT_FORMATS
+from ..formats.ihex import DEFAULT_LOAD_ADDR
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    help: str
+    default: object
+    kind: str = "string"          # string | bool | enum
+    allowed: tuple = ()
+
+
+_ALL = (
+    Variable("CROSS_COMPILE", "prefix of the toolchain's commands, "
+             "e.g. x86_64-linux-gnu-", ""),
+    Variable("CC", "C compiler (also assembles .S)", "${CROSS_COMPILE}gcc"),
+    Variable("LD", "linker", "${CROSS_COMPILE}ld"),
+    Variable("OBJCOPY", "objcopy", "${CROSS_COMPILE}objcopy"),
+    Variable("CFLAGS", "extra C flags; flags that break a freestanding "
+             "purgatory are dropped and named", ""),
+    Variable("CPPFLAGS", "extra preprocessor flags (C and .S), filtered "
+             "like CFLAGS", ""),
+    Variable("LDFLAGS", "accepted for packaging, never used: purgatory.ro "
+             "is linked with ld -r, and LDFLAGS are compiler-driver flags", ""),
+    Variable("CODE_MODEL", "pic: -fpic -mcmodel=small -fvisibility=hidden "
+             "(Linux since 2024); large: -mcmodel=large -fno-pic", "pic",
+             kind="enum", allowed=("pic", "large")),
+    Variable("ARRAY_SYMBOL", "name of the embedded byte array",
+             "kexec_purgatory"),
+    Variable("SIZE_SYMBOL", "name of the embedded size variable",
+             "kexec_purgatory_size"),
+    Variable("FORMATS", "embedded forms to write, comma-separated: c "
+             "(kexec-purgatory.c), S (kexec-purgatory.S, .incbin), ihex "
+             "(purgatory.hex, relocated at LOAD_ADDR)", DEFAULT_FORMATS),
+    Variable("LOAD_ADDR", "address the ihex format relocates the image to "
+             "(page aligned, below 4 GiB)", DEFAULT_LOAD_ADDR),
+    Variable("V", "1: print full command lines instead of one line a step",
+             False, kind="bool"),
+    Variable("O", "output directory (the source tree stays clean)", "build"),
+    Variable("CACHEDIR", "SCons cache directory shared between builds "
+             "(outputs are the same with or without it)", ""),
+    Variable("PURGATORY_TEST_DEBUG", "TEST ONLY, never for a real build: "
+             "debug info and no path mapping, so that the reproducibility "
+             "tests can prove 'repro' catches a path-dependent build",
+             False, kind="bool"),
+    Variable("KERNEL", "kernel mode: a Linux source tree whose own "
+             "arch/x86/purgatory is built as Kbuild would, byte for byte "
+             "(SRC is only read)", ""),
+    Variable("KERNEL_O", "kernel mode: KERNEL's configured, prepared output "
+             "directory (make O=... olddefconfig prepare); default: KERNEL",
+             ""),
+    Variable("PREFIX", "installation prefix", "/usr/local"),
+    Variable("DESTDIR", "staging directory prepended to PREFIX by "
+             "'scons install'", ""),
+)
+
+_TOOL_NAMES = ("CODE_MODEL", "ARRAY_SYMBOL", "SIZE_SYMBOL", "FORMATS",
+               "LOAD_ADDR", "V")
+TOOL_VARIABLES = tuple(v for v in _ALL if v.name in _TOOL_NAMES)
+BUILD_VARIABLES = {v.name: v for v in _ALL if v.name not in _TOOL_NAMES}

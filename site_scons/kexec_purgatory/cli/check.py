@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""``kexec-purgatory check``: run the purgatory checker on objects.
+
+Exit status: 0 when no file has an error (warnings too with --strict), 1
+when one has, 2 when a file cannot be read or is not an ELF object; each
+such file gets one line on stderr and the others are still checked.
+"""
+
+import json
+import sys
+
+from .. import check
+from ..errors import UserError
+
+HELP = "check purgatory objects against the kernel's loader rules"
+
+
+def add_arguments(parser):
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="purgatory.ro or any x86_64 relocatable object")
+    parser.add_argument("--json", action="store_true",
+                        help="print the findings as a JSON list")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail (exit 1) on warnings too")
+    parser.add_argument("--abi", choices=check.ABIS, default=check.KERNEL_ABI,
+                        help="'kernel' (default): also check the symbols the "
+                             "kernel shares with its purgatory; 'none': "
+                             "loadability rules only")
+
+
+def command(source, abi):
+    """The command line of the build's CHECK step."""
+    from . import command_words
+    return command_words("check", source, abi=abi)
+
+
+def run(args):
+    findings = []
+    status = 0
+    for path in args.files:
+        try:
+            found = check.check_file(path, args.abi)
+        except UserError as e:
+            print(f"kexec-purgatory: error: {e}", file=sys.stderr)
+            status = 2
+            continue
+        findings += found
+        if not args.json:
+            for finding in found:
+                print(finding.text())
+        status = max(status, check.exit_status(found, args.strict))
+    if args.json:
+        json.dump([f.as_dict() for f in findings], sys.stdout, indent=2)
+        print()
+    return status

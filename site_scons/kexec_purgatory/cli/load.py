@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""``kexec-purgatory load``: relocate a purgatory as the kernel would."""
+
+from .. import abi
+from ..elf import loader
+from ..formats import ihex
+from ..files import write_atomically
+from ..sizes import parse_size
+
+HELP = "lay out and relocate purgatory.ro at an address, as kexec_file does"
+
+
+def add_arguments(parser):
+    parser.add_argument("file", metavar="FILE", help="the purgatory (purgatory.ro)")
+    parser.add_argument("--addr", required=True, metavar="A",
+                        help="load address: page aligned, at least 0x3000 "
+                             "(0x hex, K/M/G/T suffixes, e.g. 4G+0x1000)")
+    parser.add_argument("-o", "--output", required=True, metavar="F.hex",
+                        help="write the relocated image here: Intel HEX, or "
+                             "raw bytes if the name ends in .bin")
+    add_entry_argument(parser)
+
+
+def add_entry_argument(parser):
+    parser.add_argument("--entry-from", choices=abi.x86_64.ENTRY_RULES,
+                        default=abi.x86_64.ENTRY_FROM_SYMBOL,
+                        help="find the entry as kernels since 2026 do (the "
+                             "global purgatory_start, else e_entry; default) "
+                             "or as older ones (e_entry only)")
+
+
+def image_bytes(loaded, path):
+    """The image as Intel HEX text, or raw bytes for a .bin name."""
+    if path.endswith(".bin"):
+        return ihex.image_of(loaded).tobinstr()
+    return ihex.intel_hex_text(loaded, path, "name it .bin for raw bytes")
+
+
+def run(args):
+    loaded = loader.load_file(args.file, parse_size(args.addr, "--addr"), args.entry_from)
+    write_atomically(args.output, image_bytes(loaded, args.output))
+    bss = loaded.layout.memsz - loaded.layout.bufsz
+    print(f"{args.file}: {loaded.layout.memsz} bytes ({bss} zero-filled) at "
+          f"{loaded.address:#x}, entry {loaded.entry:#x} ({loaded.entry_source})")
+    return 0

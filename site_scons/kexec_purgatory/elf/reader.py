@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Opening ELF files with pyelftools, with errors that name the file.
+
+All ELF reading in this package goes through pyelftools; this module only
+turns its exceptions (and the ones a damaged file provokes in it) into
+``UserError`` so callers print one line instead of a traceback.
+"""
+
+import contextlib
+import io
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from ..errors import UserError
+from ..files import read_bytes
+
+# What pyelftools raises on truncated or corrupted input besides ELFError.
+DAMAGED_ELF_ERRORS = (ELFError, ValueError, KeyError, IndexError,
+                      AssertionError, EOFError, OverflowError, TypeError,
+                      MemoryError, io.UnsupportedOperation)
+
+
+def parse_elf(data, name):
+    """Return an ELFFile over ``data`` (bytes), or raise UserError naming ``name``."""
+    try:
+        return ELFFile(io.BytesIO(data))
+    except DAMAGED_ELF_ERRORS as e:
+        raise UserError(f"{name}: not an ELF object ({e})") from None
+
+
+def open_elf(path):
+    """Read ``path`` and return an ELFFile over its bytes (file closed already)."""
+    return parse_elf(read_bytes(path), path)
+
+
+@contextlib.contextmanager
+def damaged_elf_is_user_error(name):
+    """Turn a pyelftools failure while walking a file into a UserError."""
+    try:
+        yield
+    except DAMAGED_ELF_ERRORS as e:
+        raise UserError(f"{name}: damaged ELF object ({e or type(e).__name__})") from None
+
+
+def symtab_symbols(elf):
+    """Every symbol of every SHT_SYMTAB section, in the order the kernel's
+    lookup scans them (it reads no other symbol table)."""
+    return [sym for section in elf.iter_sections()
+            if section["sh_type"] == "SHT_SYMTAB"
+            for sym in section.iter_symbols()]
+
+
+def first_global(symbols, name):
+    """The kernel's symbol lookup: the first STB_GLOBAL symbol called
+    ``name`` (WEAK and LOCAL ones are invisible to it), or None."""
+    return next((sym for sym in symbols if sym.name == name
+                 and sym["st_info"]["bind"] == "STB_GLOBAL"), None)

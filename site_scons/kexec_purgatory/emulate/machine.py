@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""An emulated x86_64 CPU in the state the kernel hands to the purgatory.
+
+When the old kernel jumps into the purgatory the CPU is in 64-bit long mode
+with paging on and an identity map, interrupts off, CR4 = PAE only (so SSE,
+AVX and friends fault), running on the old kernel's GDT with code selector
+0x10 and data selector 0x18. This module builds that machine in Unicorn:
+
+- only the memory that exists (the purgatory, the segments and the machine's
+  own pages) is mapped, so any other access faults;
+- the identity map is real 4-level page tables (1 GiB pages) in emulated
+  memory, pointed to by CR3. Unicorn's own page walker stops at 40 physical
+  address bits, so translation goes through Unicorn's virtual TLB with a
+  walker written here that reads those same tables; addresses up to 2^46,
+  the kernel's limit with 4-level paging, work;
+- the old kernel's GDT and a stack page of its own live in the machine's
+  pages, outside the purgatory.
+"""
+
+import struct
+
+from unicorn import (UC_ARCH_X86, UC_HOOK_TLB_FILL, UC_MODE_64, UC_PROT_ALL,
+                     UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL,
+                     Uc, UcError)
+from unicorn import x86_const as x86
+
+from .. import abi
+from .address_space import page_align
+
+X86 = abi.x86_64
+PAGE_SIZE = X86.PAGE_SIZE
+GENERAL_REGISTERS = X86.GENERAL_REGISTERS
+
+IDENTITY_MAP_LIMIT = X86.IDENTITY_MAP_LIMIT
+MACHINE_AREA_BASE = 1 << 20
+
+PTE_PRESENT = 1 << 0
+PTE_WRITABLE = 1 << 1
+PTE_ACCESSED = 1 << 5
+PTE_DIRTY = 1 << 6
+PTE_LARGE = 1 << 7
+PTE_ADDRESS = 0x000ffffffffff000
+GIB = 1 << 30
+PML4_SLOT = 1 << 39
+
+CR0_PE, CR0_ET, CR0_NE, CR0_PG = 1 << 0, 1 << 4, 1 << 5, 1 << 31
+CR4_PAE = 1 << 5
+MSR_EFER = 0xC0000080
+EFER_LME, EFER_LMA, EFER_NXE = 1 << 8, 1 << 10, 1 << 11
+EFLAGS_RESERVED = 1 << 1       # IF clear: interrupts off
+
+KERNEL_CS = X86.KERNEL_CS
+KERNEL_DS = X86.KERNEL_DS
+# null, null, 64-bit code (0x10), flat data (0x18), as Linux's GDT has them.
+OLD_KERNEL_GDT = struct.pack("<4Q", 0, 0, 0x00af9b000000ffff, 0x00cf93000000ffff)
+
+UC_REGISTER = {name: getattr(x86, f"UC_X86_REG_{name.upper()}")
+               for name in X86.ENTRY64_REGISTERS}
+
+
+def _pages(start, size):
+    first = start & ~(PAGE_SIZE - 1)
+    return range(first, page_align(start + size, PAGE_SIZE), PAGE_SIZE)
+
+
+class LongModeMachine:
+    """Unicorn set up as the CPU the purgatory starts on.
+
+    ``blobs`` is a list of (address, bytes) that make up memory; ``space`` is
+    the AddressSpace they were placed in, where the machine's own pages are
+    placed too.
+    """
+
+    def __init__(self, blobs, space):
+        slots = {address // PML4_SLOT for address, data in blobs}
+        slots |= {(address + max(len(data), 1) - 1) // PML4_SLOT for address, data in blobs}
+        slots.add(MACHINE_AREA_BASE // PML4_SLOT)
+        self.slots = sorted(slots)
+        # PML4, one PDPT per 512 GiB slot in use, the GDT page, a stack page.
+        area_size = (1 + len(self.slots) + 2) * PAGE_SIZE
+        self.area = space.allocate(area_size, "the emulated machine's page tables",
+                                   MACHINE_AREA_BASE)
+        self.pml4 = self.area
+        self.gdt = self.area + (1 + len(self.slots)) * PAGE_SIZE
+        self.stack_top = self.gdt + 2 * PAGE_SIZE
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc.hook_add(UC_HOOK_TLB_FILL, self._walk_page_tables)
+        self._map_memory(blobs + [(self.area, bytes(area_size))])
+        self._write_page_tables(blobs)
+        self.uc.mem_write(self.gdt, OLD_KERNEL_GDT)
+        self._set_cpu_state()
+
+    def _map_memory(self, blobs):
+        pages = set()
+        for address, data in blobs:
+            pages.update(_pages(address, len(data)))
+        run_start = previous = None
+        for page in sorted(pages) + [None]:
+            if page is not None and previous is not None and page == previous + PAGE_SIZE:
+                previous = page
+                continue
+            if run_start is not None:
+                self.uc.mem_map(run_start, previous + PAGE_SIZE - run_start, UC_PROT_ALL)
+            run_start = previous = page
+        for address, data in blobs:
+            self.uc.mem_write(address, bytes(data))
+
+    def _write_page_tables(self, blobs):
+        """Identity-map, with 1 GiB pages, every GiB that holds memory."""
+        gibs = set()
+        for address, data in blobs + [(self.area, b"\0")]:
+            gibs.update(range(address // GIB, (address + max(len(data), 1) - 1) // GIB + 1))
+        table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_ACCESSED
+        for number, slot in enumerate(self.slots):
+            pdpt = self.pml4 + (1 + number) * PAGE_SIZE
+            self.uc.mem_write(self.pml4 + 8 * slot, struct.pack("<Q", pdpt | table_flags))
+            for gib in gibs:
+                if gib * GIB // PML4_SLOT == slot:
+                    entry = gib * GIB | table_flags | PTE_DIRTY | PTE_LARGE
+                    self.uc.mem_write(pdpt + 8 * (gib % 512), struct.pack("<Q", entry))
+
+    def _walk_page_tables(self, uc, vaddr, access, entry, _user_data):
+        """Translate like the CPU: 4 levels from CR3, 1 GiB/2 MiB/4 KiB pages."""
+        if vaddr >= 1 << 47:
+            return False
+        table = uc.reg_read(x86.UC_X86_REG_CR3) & PTE_ADDRESS
+        writable = True
+        for level, shift in enumerate((39, 30, 21, 12)):
+            try:
+                pte, = struct.unpack("<Q", uc.mem_read(table + 8 * ((vaddr >> shift) & 511), 8))
+            except UcError:
+                return False
+            if not pte & PTE_PRESENT:
+                return False
+            writable = writable and bool(pte & PTE_WRITABLE)
+            if level == 3 or (level > 0 and pte & PTE_LARGE):
+                offset_mask = (1 << shift) - 1
+                physical = (pte & PTE_ADDRESS & ~offset_mask) | (vaddr & offset_mask)
+                entry.paddr = physical & ~(PAGE_SIZE - 1)
+                entry.perms = UC_PROT_READ | UC_PROT_EXEC | (UC_PROT_WRITE if writable else 0)
+                return True
+            table = pte & PTE_ADDRESS
+        return False
+
+    def _set_cpu_state(self):
+        uc = self.uc
+        uc.reg_write(x86.UC_X86_REG_GDTR, (0, self.gdt, len(OLD_KERNEL_GDT) - 1, 0))
+        uc.reg_write(x86.UC_X86_REG_IDTR, (0, 0, 0, 0))
+        uc.reg_write(x86.UC_X86_REG_CR3, self.pml4)
+        uc.reg_write(x86.UC_X86_REG_CR4, CR4_PAE)
+        uc.reg_write(x86.UC_X86_REG_MSR, (MSR_EFER, EFER_LME | EFER_LMA | EFER_NXE))
+        uc.reg_write(x86.UC_X86_REG_CR0, CR0_PG | CR0_NE | CR0_ET | CR0_PE)
+        uc.reg_write(x86.UC_X86_REG_CS, KERNEL_CS)
+        for segment in ("DS", "ES", "SS"):
+            uc.reg_write(getattr(x86, f"UC_X86_REG_{segment}"), KERNEL_DS)
+        uc.reg_write(x86.UC_X86_REG_EFLAGS, EFLAGS_RESERVED)
+        uc.reg_write(x86.UC_X86_REG_RSP, self.stack_top)
+
+    def set_registers(self, values):
+        for name, value in values.items():
+            self.uc.reg_write(UC_REGISTER[name], value)
+
+    def registers(self):
+        return {name: self.uc.reg_read(UC_REGISTER[name])
+                for name in X86.ENTRY64_REGISTERS}

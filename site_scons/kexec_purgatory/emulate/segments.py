@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The segments a kexec_file load hands to the purgatory, for emulation.
+
+The kernel fills ``purgatory_sha_regions`` with one {start, len} entry per
+segment it loaded (the purgatory's own excepted) and stores the SHA-256 of
+all of them, in order, in ``purgatory_sha256_digest``. Here a SPEC string
+says which segments exist and how big they are; their contents are
+deterministic, so every run of the same SPEC hashes the same bytes.
+
+SPEC: comma-separated ``NAME=SIZE[@ADDR]`` items, at most 16, in table
+order. SIZE and ADDR take 0x hex and K/M/G/T suffixes; SIZE may be 0 (a
+zero-length entry). Segments without @ADDR are placed page-aligned from
+16 MiB up, around everything else. ``kernel`` is where the new kernel's entry
+(``rip`` = kernel + 0x200) lies and ``boot_params`` what ``rsi`` points to;
+both are optional. An empty SPEC (or ``none``) leaves the table all zero.
+"""
+
+import hashlib
+import re
+import struct
+from dataclasses import dataclass
+
+from .. import abi
+from ..errors import UserError
+from ..sizes import parse_size
+
+MAX_REGIONS = abi.x86_64.MAX_REGIONS
+DEFAULT_SPEC = "kernel=64K,boot_params=4K,cmdline=256,initrd=32K"
+AUTO_PLACEMENT_BASE = 16 << 20
+KERNEL = "kernel"
+BOOT_PARAMS = "boot_params"
+KERNEL_ENTRY_OFFSET = abi.x86_64.KERNEL_ENTRY_OFFSET
+
+_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=([^@]+)(?:@(.+))?")
+
+
+@dataclass
+class Segment:
+    name: str
+    size: int
+    address: int = None     # None until placed
+    data: bytes = b""
+
+    @property
+    def end(self):
+        return self.address + self.size
+
+
+def parse_spec(text):
+    """Segments (unplaced unless @ADDR is given) from a SPEC string."""
+    text = text.strip()
+    if text in ("", "none"):
+        return []
+    segments, names = [], set()
+    for item in text.split(","):
+        match = _ITEM.fullmatch(item.strip())
+        if not match:
+            raise UserError(f"segment {item.strip()!r}: expected NAME=SIZE[@ADDR]")
+        name, size, address = match.groups()
+        if name in names:
+            raise UserError(f"segment {name}: named twice")
+        names.add(name)
+        segment = Segment(name, parse_size(size, f"segment {name} size"))
+        if address is not None:
+            segment.address = parse_size(address, f"segment {name} address")
+        segments.append(segment)
+    if len(segments) > MAX_REGIONS:
+        raise UserError(f"segments: {len(segments)} given, the region table "
+                        f"holds {MAX_REGIONS}")
+    kernel = find(segments, KERNEL)
+    if kernel and kernel.size <= KERNEL_ENTRY_OFFSET:
+        raise UserError(f"segment {KERNEL}: {kernel.size} bytes do not reach "
+                        f"its entry at +{KERNEL_ENTRY_OFFSET:#x}")
+    return segments
+
+
+def find(segments, name):
+    return next((s for s in segments if s.name == name), None)
+
+
+def contents(name, size):
+    """Deterministic bytes standing for a segment's data."""
+    return hashlib.shake_128(f"kexec-purgatory segment {name}".encode()).digest(size)
+
+
+def place(segments, space):
+    """Give every segment an address in ``space`` and its contents."""
+    for segment in segments:
+        if segment.address is not None:
+            space.reserve(segment.address, segment.size, f"segment {segment.name}")
+    for segment in segments:
+        if segment.address is None:
+            segment.address = space.allocate(segment.size, f"segment {segment.name}",
+                                             AUTO_PLACEMENT_BASE)
+        segment.data = contents(segment.name, segment.size)
+
+
+def region_table(segments):
+    """``purgatory_sha_regions``: {start, len} per segment, zero after."""
+    x86 = abi.x86_64
+    table = b"".join(struct.pack(x86.REGION_FORMAT, s.address, s.size)
+                     for s in segments)
+    return table.ljust(x86.REGIONS_SIZE, b"\0")
+
+
+def digest(segments):
+    """``purgatory_sha256_digest``: SHA-256 over all segments in order."""
+    sha = hashlib.sha256()
+    for segment in segments:
+        sha.update(segment.data)
+    return sha.digest()
+
+
+def parse_corruption(text):
+    """REGION:OFFSET from ``--corrupt``."""
+    name, sep, offset = text.rpartition(":")
+    if not sep or not name:
+        raise UserError(f"--corrupt {text!r}: expected REGION:OFFSET")
+    return name, parse_size(offset, f"--corrupt {name} offset")
+
+
+def corrupt(segments, name, offset, mask=0xff):
+    """Flip bits of one byte of a segment, after the digest was taken."""
+    segment = find(segments, name)
+    if segment is None:
+        raise UserError(f"--corrupt: no segment named {name}")
+    if not 0 <= offset < segment.size:
+        raise UserError(f"--corrupt: offset {offset:#x} is outside segment "
+                        f"{name} ({segment.size} bytes)")
+    data = bytearray(segment.data)
+    data[offset] ^= mask
+    segment.data = bytes(data)

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The forms a purgatory is written in, one module each, and their registry.
+
+Each form's module has its writer and its reader: ``c_array``
+(kexec-purgatory.c), ``incbin`` (kexec-purgatory.S) and ``ihex``
+(purgatory.hex, the image relocated at a load address), plus ``elf``
+(purgatory.ro itself, read only). A reader is ``detect(path, data)`` and
+``read(path, data) -> Blob``; a new form plugs in by adding its module to
+``WRITTEN`` (the forms a build writes) and ``READERS``.
+"""
+
+from ..errors import UserError
+from ..files import read_bytes
+from . import c_array, elf, ihex, incbin
+from .blob import Blob  # noqa: F401 (part of the interface)
+
+# The embedded forms a build can write, in the order they are written.
+WRITTEN = {module.NAME: module for module in (c_array, incbin, ihex)}
+FORMATS = tuple(WRITTEN)
+DEFAULT_FORMATS = "c,S"
+
+# Tried in order: the binary forms first, C last (its test is the loosest).
+READERS = (elf, ihex, incbin, c_array)
+
+
+def parse_formats(value, variable="FORMATS"):
+    """``"c,S"`` -> ``("c", "S")`` in the order of FORMATS, each once."""
+    words = value if isinstance(value, (list, tuple)) else \
+        [w.strip() for w in str(value).split(",")]
+    unknown = [w for w in words if w not in FORMATS]
+    if unknown or not any(words):
+        raise UserError(f"{variable}: unknown format {', '.join(unknown) or repr(value)}"
+                        f" (choose from: {', '.join(FORMATS)})")
+    return tuple(f for f in FORMATS if f in words)
+
+
+def relocated(blob, base, name):
+    """An ELF blob as the kernel would load it at ``base``: (image bytes,
+    [(section name, offset in the image, size)]), to compare with an image."""
+    from ..elf import loader     # the kernel-faithful loader
+    loaded = loader.load(blob.data, name, base)
+    sections = sorted((p.offset, p.name, p.size) for p in loaded.sections.values())
+    return bytes(loaded.image), [(n, o, s) for o, n, s in sections]
+
+
+def read_blob(path):
+    """The purgatory ``path`` holds, in whichever form it is written."""
+    data = read_bytes(path)
+    for form in READERS:
+        if form.detect(path, data):
+            return form.read(path, data)
+    raise UserError(f"{path}: not a purgatory (neither an ELF object, a C "
+                    "array, an .incbin assembler file nor Intel HEX)")

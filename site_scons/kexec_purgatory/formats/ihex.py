@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""purgatory.hex: the purgatory as it lies in memory at LOAD_ADDR, in Intel
+HEX, written and read back.
+
+Not the bytes of purgatory.ro but the image the kernel's kexec_file loader
+would make of them at that address: sections laid out, relocations applied
+(``elf.loader.load``). For inspection, diffing two builds' loaded images,
+and flashing-style tools. The start-address record holds the entry point.
+Intel HEX addresses stop at 4 GiB. intelhex is imported only when a file
+of this form is written or read.
+"""
+
+import io
+
+from .. import abi
+from ..errors import UserError
+from ..files import read_bytes, write_atomically
+from ..sizes import parse_size
+from .blob import Blob
+
+NAME = "ihex"
+DEFAULT_OUTPUT = "purgatory.hex"
+DESCRIPTION = "Intel HEX image"
+
+INTEL_HEX_LIMIT = 1 << 32
+DEFAULT_LOAD_ADDR = "0x1000000"
+
+
+def parse_load_addr(value, variable="LOAD_ADDR"):
+    """A page-aligned address below 4 GiB (decimal, 0x hex, K/M/G suffixes)."""
+    address = parse_size(str(value), variable)
+    page = abi.x86_64.PAGE_SIZE
+    if address % page or not 0 < address < INTEL_HEX_LIMIT:
+        raise UserError(f"{variable}: {value} must be page aligned ({page:#x}) "
+                        "and below 4 GiB (Intel HEX addresses 32 bits)")
+    return address
+
+
+def relocated_ihex(data, name, address):
+    """Intel HEX text (bytes) of ``data`` loaded and relocated at ``address``."""
+    from ..elf.loader import load        # the kernel-faithful loader
+    return intel_hex_text(load(data, name, address), name, "lower LOAD_ADDR")
+
+
+def write_relocated_ihex(output, relocatable, load_addr, variable="LOAD_ADDR"):
+    """Write ``output`` (purgatory.hex) for the file ``relocatable`` loaded
+    at ``load_addr`` (text, as ``variable`` gave it)."""
+    address = parse_load_addr(load_addr, variable)
+    write_atomically(output, relocated_ihex(read_bytes(relocatable),
+                                            relocatable, address))
+
+
+def image_of(loaded):
+    """A loaded purgatory's memory as an ``intelhex.IntelHex`` at its address."""
+    from intelhex import IntelHex
+    image = IntelHex()
+    image.frombytes(bytes(loaded.image), offset=loaded.address)
+    return image
+
+
+def intel_hex_text(loaded, name, remedy):
+    """Intel HEX text (bytes) of an ``elf.loader.LoadedPurgatory``, entry as
+    start address; ``remedy`` says what to do when the image ends above
+    4 GiB."""
+    if loaded.end > INTEL_HEX_LIMIT:
+        raise UserError(f"{name}: Intel HEX cannot hold addresses above 4 GiB "
+                        f"(image ends at {loaded.end:#x}); {remedy}")
+    image = image_of(loaded)
+    image.start_addr = {"EIP": loaded.entry}
+    text = io.StringIO()
+    image.write_hex_file(text, write_start_addr=True)
+    return text.getvalue().encode("ascii")
+
+
+def detect(path, data):
+    return data.lstrip()[:1] == b":"
+
+
+def read(path, data):
+    import intelhex
+    hexfile = intelhex.IntelHex()
+    try:
+        hexfile.loadhex(path)
+    except (intelhex.IntelHexError, ValueError) as e:
+        raise UserError(f"{path}: bad Intel HEX ({e})") from None
+    if hexfile.minaddr() is None:
+        raise UserError(f"{path}: Intel HEX without data")
+    base = hexfile.minaddr()
+    return Blob("image", bytes(hexfile.tobinarray(start=base)), DESCRIPTION, base)
