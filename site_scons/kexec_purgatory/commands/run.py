@@ -25,8 +25,8 @@ Passes (exit 0) when execution reaches rip with all 16 general registers as
 set, no fault and no write outside the purgatory's image; with --corrupt, when
 the purgatory refuses instead: it spins (stays within
 {emulator.SPIN_WINDOW} bytes of code for {emulator.SPIN_INSTRUCTIONS}
-instructions, then repeats a block with the same registers) or halts. Exit 1 when it fails, 2 on bad input. README.md,
-"Proving it in emulation", has the details."""
+instructions, then repeats a block with the same registers) or halts. Exit 1 when it fails, 2 on bad input.
+docs/emulation.md has the details."""
 
 
 def add_arguments(parser):
