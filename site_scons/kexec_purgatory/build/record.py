@@ -101,8 +101,13 @@ def dumps(record):
 
 def load(path):
     """Read a build record, or raise UserError saying what is wrong."""
+    return parse(read_bytes(path), path)
+
+
+def parse(data, path):
+    """A build record from its bytes (``path`` names it in errors)."""
     try:
-        record = json.loads(read_bytes(path))
+        record = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a build record (bad JSON: {e})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:

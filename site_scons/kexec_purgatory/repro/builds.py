@@ -8,7 +8,6 @@ Everything happens under one workspace directory that ``repro`` removes.
 """
 
 import dataclasses
-import json
 import os
 import random
 import shutil
@@ -16,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..build import record as buildinfo
 from ..errors import UserError
 
 BUILDINFO = "purgatory.buildinfo"
@@ -244,12 +244,11 @@ def collect(setup):
     record_file = setup.output_path / setup.record
     out = record_file.parent
     try:
-        record = json.loads(record_file.read_bytes())
-        names = [RELOCATABLE, BUILDINFO, *sorted(record["outputs"])]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"build {setup.label}: no usable build record "
-                        f"{record_file} ({e}): is the tree built with the "
-                        "purgatory tool?") from None
+        record = buildinfo.load(str(record_file))
+    except UserError as e:
+        raise UserError(f"build {setup.label}: {e}: is the tree built with "
+                        "the purgatory tool?") from None
+    names = [RELOCATABLE, BUILDINFO, *sorted(record["outputs"])]
     files = {}
     for name in names:
         path = {BUILDINFO: record_file,

@@ -11,7 +11,6 @@ differing purgatory.ro is compared section by section.
 import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from ..elf import diff as elfdiff
 from ..formats import c_array, incbin
 from . import builds as reprobuild, variations
+from ..build import record as buildinfo
 from ..digests import sha256_hex as sha256
 from ..errors import UserError
 
@@ -144,11 +144,11 @@ def explain(reference, other, names):
                              else "bytes outside the sections")
         elif name == reprobuild.BUILDINFO:
             try:
-                ra, rb = json.loads(a), json.loads(b)
+                ra, rb = (buildinfo.parse(d, name) for d in (a, b))
                 keys = sorted(k for k in {*ra, *rb} if ra.get(k) != rb.get(k))
                 details[name] = "fields " + ", ".join(keys)
-            except (ValueError, AttributeError):
-                details[name] = "not JSON"
+            except UserError:
+                details[name] = "not a build record"
         elif _holds_own_relocatable(reference, name) and \
                 _holds_own_relocatable(other, name):
             details[name] = "holds each build's own purgatory.ro"
