@@ -45,8 +45,9 @@ out = Dir(env["O"])
 env["PURGATORY_OUTPUT_DIR"] = out
 os.makedirs(out.abspath, exist_ok=True)
 SConsignFile(out.File(".sconsign").abspath)
-SConscript("{subdir}/SConscript", variant_dir=out.Dir("{subdir}"),
-           duplicate=False, exports="env")
+nodes = SConscript("{subdir}/SConscript", variant_dir=out.Dir("{subdir}"),
+                   duplicate=False, exports="env")
+env.PurgatoryVerifyReproducible(nodes.buildinfo, out)
 # Everything, and `scons -u` in a source directory builds its variant.
 Default(".")
 '''
@@ -66,6 +67,7 @@ nodes = env.Purgatory(
 )
 # `scons -U` in this directory builds these.
 Default(nodes.outputs)
+Return("nodes")
 '''
 
 TREE_CONFIG_C = '''\
