@@ -3,11 +3,13 @@
 identical, and a non-reproducible tree is caught and explained."""
 
 import json
+import os
+import pwd
 
 import pytest
 
 from conftest import kexec_purgatory_cli, run_scons
-from kexec_purgatory.repro import reproduce as repro, variations
+from kexec_purgatory.repro import builds as reprobuild, reproduce as repro, variations
 from kexec_purgatory.errors import UserError
 
 
@@ -91,11 +93,18 @@ def test_scons_verify_reproducible_runs_repro_with_the_builds_variables(tree):
     assert "reproducible: all 2 builds gave the same files" in result.stdout
 
 
+NO_TOOLS = variations.Tools(faketime=False, disorderfs=False,
+                           uts_namespace=False, other_user=None)
+NOBODY = pwd.getpwnam("nobody")
+ALL_TOOLS = variations.Tools(faketime=True, disorderfs=True, uts_namespace=True,
+                             other_user=(NOBODY.pw_uid, NOBODY.pw_gid))
+
+
 def test_without_tools_or_privileges_variations_say_they_are_emulated(tmp_path):
-    none = variations.Tools(faketime=False, disorderfs=False,
-                            uts_namespace=False, other_user=None)
-    setup = repro.reprobuild.BuildSetup(label="x", workspace=tmp_path, env={})
-    described = variations.apply(setup, {name: 1 for name in variations.VARIATIONS}, none)
+    levels = {name: 1 for name in variations.VARIATIONS}
+    described = variations.descriptions(levels, NO_TOOLS, tmp_path)
+    setup = reprobuild.apply(reprobuild.BuildSetup(label="x", workspace=tmp_path, env={}),
+                             variations.conditions(levels, NO_TOOLS, tmp_path).values())
     for name in ("time", "user", "hostname", "fs_order"):
         assert "emulated" in described[name], name
     assert setup.hostname is None and setup.user is None
@@ -103,3 +112,80 @@ def test_without_tools_or_privileges_variations_say_they_are_emulated(tmp_path):
     assert setup.env["HOSTNAME"] == "repro-host-1"
     assert setup.env["USER"] == setup.env["LOGNAME"] == "repro-user-1"
     assert "SOURCE_DATE_EPOCH" not in setup.env and setup.copy_order == "reversed"
+
+
+def listing(path):
+    return sorted((str(p.relative_to(path)), p.stat().st_mode, p.stat().st_uid)
+                  for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("tools", [NO_TOOLS, ALL_TOOLS], ids=["no-tools", "all-tools"])
+def test_describing_every_variation_at_every_level_writes_nothing_and_is_deterministic(
+        tmp_path, tools):
+    (tmp_path / "already-there").write_text("x")
+    before = listing(tmp_path)
+    for name, (describe, _) in variations.VARIATIONS.items():
+        for level in range(4):
+            condition = describe(level, tools, tmp_path)
+            assert condition == describe(level, tools, tmp_path), (name, level)
+            assert condition.text, (name, level)
+    levels = {name: 2 for name in variations.VARIATIONS}
+    assert variations.descriptions(levels, tools, tmp_path) == \
+        variations.descriptions(levels, tools, tmp_path)
+    assert variations.reference_descriptions(tools, tmp_path) == \
+        variations.reference_descriptions(tools, tmp_path)
+    assert listing(tmp_path) == before
+
+
+def test_each_variation_sets_the_same_setup_fields_at_every_level(tmp_path):
+    """So that a build at one level never keeps a field another level set."""
+    for tools in (NO_TOOLS, ALL_TOOLS):
+        for name, (describe, _) in variations.VARIATIONS.items():
+            owned = {tuple(dict(describe(level, tools, tmp_path).fields))
+                     for level in range(4)}
+            assert len(owned) == 1, (name, owned)
+
+
+@pytest.mark.parametrize("tools, faketime", [(ALL_TOOLS, "+400d"), (NO_TOOLS, None)])
+def test_applying_time_at_level_1_unsets_the_epoch_dates_the_sources_and_moves_the_clock(
+        tmp_path, tools, faketime):
+    setup = reprobuild.BuildSetup(label="x", workspace=tmp_path,
+                                  env={"SOURCE_DATE_EPOCH": "5", "KEEP": "1"})
+    applied = reprobuild.apply(setup, [variations.time(1, tools, tmp_path)])
+    assert applied.env == {"KEEP": "1"}
+    assert applied.mtime == 1000000000 + 12345678 and applied.faketime == faketime
+    assert setup.env["SOURCE_DATE_EPOCH"] == "5" and setup.mtime is None
+
+
+def test_applying_the_reference_conditions_gives_the_reference_setup(tmp_path):
+    setup = reprobuild.BuildSetup(label="x", workspace=tmp_path,
+                                  env={"LC_TIME": "fr_FR", "LANGUAGE": "de", "KEEP": "1"})
+    applied = reprobuild.apply(setup, variations.conditions({}, ALL_TOOLS, tmp_path).values())
+    assert applied.tree == tmp_path / "p0" / "tree" and applied.output_dir == "build"
+    assert {k: applied.env[k] for k in ("SOURCE_DATE_EPOCH", "TZ", "LC_ALL", "LANG")} == {
+        "SOURCE_DATE_EPOCH": "1700000000", "TZ": "UTC0", "LC_ALL": "C", "LANG": "C"}
+    assert "LC_TIME" not in applied.env and "LANGUAGE" not in applied.env
+    assert applied.env["KEEP"] == "1"
+    assert applied.mtime == variations.REFERENCE_EPOCH and applied.faketime is None
+    assert (applied.umask, applied.jobs, applied.copy_order) == (0o022, 1, "sorted")
+    assert applied.user is applied.hostname is applied.disorder is None
+    assert not applied.cache and applied.directories == ()
+
+
+def test_a_varied_user_home_is_made_when_the_build_is_prepared_owned_by_its_user(tmp_path):
+    tools = ALL_TOOLS if os.geteuid() == 0 else NO_TOOLS
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "SConstruct").write_text("")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    conditions = variations.conditions({"user": 1}, tools, workspace)
+    setup = reprobuild.apply(reprobuild.BuildSetup(label="x", workspace=workspace, env={}),
+                             conditions.values())
+    home = workspace / "home-1"
+    assert setup.env["HOME"] == str(home) and setup.directories == (home,)
+    assert setup.user == tools.other_user
+    assert not home.exists()
+    reprobuild.prepare(source, ["SConstruct"], setup)
+    assert home.is_dir() and (setup.tree / "SConstruct").is_file()
+    assert home.stat().st_uid == (tools.other_user or (os.getuid(),))[0]

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """One build of a tree in a fresh copy, under chosen conditions.
 
-``repro`` describes each build as a ``BuildSetup`` (where the tree lives,
-the environment, the umask, the user, ...; ``variations`` fills it in) and
-runs it with ``run_build``, which returns the files the build produced.
+A ``BuildSetup`` says how a build runs (where the tree lives, the
+environment, the umask, the user, ...); ``apply`` makes it from the
+``Condition``s that ``variations`` describe, as plain data, so describing a
+build touches nothing. ``run_build`` prepares the copy and what the
+conditions need on disk, runs scons and returns the files produced.
 Everything happens under one workspace directory that ``repro`` removes.
 """
 
 import dataclasses
+import fnmatch
 import os
 import random
 import shutil
@@ -39,7 +42,7 @@ SCONS_TIMEOUT = 600
 
 @dataclasses.dataclass
 class BuildSetup:
-    """How one build runs; ``variations`` set the fields."""
+    """How one build runs; ``apply`` sets the fields from conditions."""
     label: str
     workspace: Path
     tree: Path = None                 # where the build sees the tree
@@ -56,6 +59,7 @@ class BuildSetup:
     cache: bool = False               # populate a CacheDir, then build from it
     scons_variables: tuple = ()
     record: str = BUILDINFO           # the build record, relative to O
+    directories: tuple = ()           # made before the build (a HOME)
 
     @property
     def output_path(self):
@@ -75,6 +79,39 @@ class BuildSetup:
     def paths(self):
         """Directories this build writes; builds sharing one run in turn."""
         return sorted({str(self.tree), str(self.output_path)})
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """One variation at one level: the report's text and what a build under
+    it sets. Mappings are kept as tuples of pairs, so it never changes."""
+    text: str
+    fields: tuple = ()                # (BuildSetup field, value) pairs
+    env: tuple = ()                   # (variable, value) pairs to set
+    unset: tuple = ()                 # variables or patterns ("LC_*") removed first
+    directories: tuple = ()           # made for the build, owned by its user
+
+    def __post_init__(self):
+        for name in ("fields", "env"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, tuple(value.items()))
+
+
+def apply(setup, conditions):
+    """The setup under ``conditions``: fields and environment set, the
+    directories to make listed. Writes nothing; ``setup`` is unchanged."""
+    env = dict(setup.env or {})
+    fields, directories = {}, list(setup.directories)
+    for condition in conditions:
+        for pattern in condition.unset:
+            for name in [n for n in env if fnmatch.fnmatchcase(n, pattern)]:
+                del env[name]
+        env.update(condition.env)
+        fields.update(condition.fields)
+        directories += condition.directories
+    return dataclasses.replace(setup, **fields, env=env,
+                               directories=tuple(directories))
 
 
 @dataclasses.dataclass
@@ -260,6 +297,14 @@ def collect(setup):
     return files
 
 
+def prepare(source, names, setup):
+    """Make what the build needs, owned by its user: the copy of the tree,
+    the output directory's parent and the setup's directories."""
+    for path in (setup.real_tree, setup.output_path.parent, *setup.directories):
+        _make_dir_for(setup, path)
+    copy_tree(source, names, setup)
+
+
 def run_build(source, names, setup, keep_dir=None):
     """Copy, build (twice through a fresh CacheDir if asked), collect.
 
@@ -268,9 +313,7 @@ def run_build(source, names, setup, keep_dir=None):
     owned = [setup.tree, setup.output_path, setup.real_tree, setup.cache_path]
     for path in owned:
         _remove(path)
-    _make_dir_for(setup, setup.real_tree)
-    _make_dir_for(setup, setup.output_path.parent)
-    copy_tree(source, names, setup)
+    prepare(source, names, setup)
     mounted = False
     try:
         if setup.disorder:

@@ -71,8 +71,8 @@ def _setup(plan, label, levels):
     setup.env = {k: v for k, v in os.environ.items()
                  if k not in reprobuild.CONTROLLED_ENVIRONMENT
                  and not k.startswith("LC_")}
-    described = variations.apply(setup, levels, plan.tools)
-    return setup, described
+    conditions = variations.conditions(levels, plan.tools, plan.workspace)
+    return reprobuild.apply(setup, conditions.values())
 
 
 class _PathLocks:
@@ -98,7 +98,7 @@ def run_builds(plan, requests):
     locks = _PathLocks()
 
     def one(label, levels):
-        setup, _ = _setup(plan, label, levels)
+        setup = _setup(plan, label, levels)
         with locks.holding(setup.paths()):
             return reprobuild.run_build(plan.source, plan.names, setup,
                                         plan.keep_dir)
@@ -162,12 +162,11 @@ def reproduce(plan, runs):
     """The whole check; returns the report (a dict, JSON-ready)."""
     all_levels = [{name: k for name in plan.chosen} for k in range(runs)]
     labels = ["reference"] + [f"varied-{k}" for k in range(1, runs)]
-    descriptions = {label: _setup(plan, label, levels)[1]
+    descriptions = {label: variations.descriptions(levels, plan.tools, plan.workspace)
                     for label, levels in zip(labels, all_levels)}
     report = {
         "tree": str(plan.source), "runs": runs, "variations": plan.chosen,
-        "reference": variations.reference_descriptions(
-            _setup(plan, "describe", {})[0], plan.tools),
+        "reference": variations.reference_descriptions(plan.tools, plan.workspace),
         "builds": descriptions, "scons_variables": list(plan.scons_variables),
     }
     results = run_builds(plan, list(zip(labels, all_levels)))

@@ -6,6 +6,10 @@ fixed value (so that a build varying nothing is comparable); levels 1, 2,
 ... are different conditions. Where a condition needs a tool or privileges
 that are missing, the variation falls back to an emulation and says so in
 its description: the report never claims more than was done.
+
+A variation only describes: a function of (level, tools, workspace) that
+returns a ``Condition``, plain data, so that describing every build for the
+report changes nothing; ``builds`` applies conditions when a build runs.
 """
 
 import dataclasses
@@ -18,6 +22,7 @@ import sys
 import tempfile
 
 from . import builds as reprobuild
+from .builds import Condition
 
 REFERENCE_EPOCH = 1700000000            # 2023-11-14, the reference's clock
 
@@ -79,132 +84,129 @@ def _pick(values, level):
     return values[(level - 1) % len(values)]
 
 
-def build_path(setup, level, tools):
+def build_path(level, tools, workspace):
     if level == 0:
-        setup.tree = setup.workspace / "p0" / "tree"
-        return f"tree at {setup.tree} (shallow)"
-    setup.tree = (setup.workspace / f"p{level}" / "a" / "much" / "deeper"
-                  / "directory" / "for" / "the" / "same" / f"sources-{level}")
-    return f"tree at {setup.tree} (deep, another name)"
+        tree = workspace / "p0" / "tree"
+        return Condition(f"tree at {tree} (shallow)", {"tree": tree})
+    tree = (workspace / f"p{level}" / "a" / "much" / "deeper" / "directory"
+            / "for" / "the" / "same" / f"sources-{level}")
+    return Condition(f"tree at {tree} (deep, another name)", {"tree": tree})
 
 
-def output_dir(setup, level, tools):
+def output_dir(level, tools, workspace):
     if level == 0:
-        setup.output_dir = "build"
-        return "O=build (relative, in the tree)"
+        return Condition("O=build (relative, in the tree)", {"output_dir": "build"})
     if level % 2:
-        setup.output_dir = str(setup.workspace / f"o{level}" / "elsewhere" / "out")
-        return f"O={setup.output_dir} (absolute, outside the tree)"
-    setup.output_dir = f"../out-{level}"
-    return f"O={setup.output_dir} (relative, outside the tree)"
+        path = str(workspace / f"o{level}" / "elsewhere" / "out")
+        return Condition(f"O={path} (absolute, outside the tree)", {"output_dir": path})
+    path = f"../out-{level}"
+    return Condition(f"O={path} (relative, outside the tree)", {"output_dir": path})
 
 
-def time(setup, level, tools):
-    setup.faketime = None
+def time(level, tools, workspace):
     if level == 0:
-        setup.env["SOURCE_DATE_EPOCH"] = str(REFERENCE_EPOCH)
-        setup.mtime = REFERENCE_EPOCH
-        return (f"SOURCE_DATE_EPOCH={REFERENCE_EPOCH}, sources dated then, "
-                "real clock")
-    setup.mtime = 1000000000 + 12345678 * level
+        return Condition(f"SOURCE_DATE_EPOCH={REFERENCE_EPOCH}, sources dated "
+                         "then, real clock",
+                         {"mtime": REFERENCE_EPOCH, "faketime": None},
+                         env={"SOURCE_DATE_EPOCH": str(REFERENCE_EPOCH)})
+    mtime = 1000000000 + 12345678 * level
     if level == 1:
-        setup.env.pop("SOURCE_DATE_EPOCH", None)
+        env, unset = {}, ("SOURCE_DATE_EPOCH",)
         what = "SOURCE_DATE_EPOCH unset"
     else:
-        setup.env["SOURCE_DATE_EPOCH"] = str(REFERENCE_EPOCH + 86400 * 400 * level)
-        what = f"SOURCE_DATE_EPOCH={setup.env['SOURCE_DATE_EPOCH']}"
-    what += f", sources dated {setup.mtime}"
-    if tools.faketime:
-        setup.faketime = f"+{400 * level}d"
-        return what + f", clock {setup.faketime} (faketime)"
-    return what + ", real clock (emulated: faketime is not installed)"
+        env, unset = {"SOURCE_DATE_EPOCH": str(REFERENCE_EPOCH + 86400 * 400 * level)}, ()
+        what = f"SOURCE_DATE_EPOCH={env['SOURCE_DATE_EPOCH']}"
+    what += f", sources dated {mtime}"
+    faketime = f"+{400 * level}d" if tools.faketime else None
+    if faketime:
+        what += f", clock {faketime} (faketime)"
+    else:
+        what += ", real clock (emulated: faketime is not installed)"
+    return Condition(what, {"mtime": mtime, "faketime": faketime},
+                     env=env, unset=unset)
 
 
-def timezone(setup, level, tools):
+def timezone(level, tools, workspace):
     # POSIX TZ strings: they need no time zone database.
-    setup.env["TZ"] = "UTC0" if level == 0 else _pick(
-        ["XST-14", "NST+3:30", "YST+11"], level)
-    return f"TZ={setup.env['TZ']}"
+    tz = "UTC0" if level == 0 else _pick(["XST-14", "NST+3:30", "YST+11"], level)
+    return Condition(f"TZ={tz}", env={"TZ": tz})
 
 
-def locale(setup, level, tools):
-    for name in [n for n in setup.env if n.startswith("LC_")] + ["LANG", "LANGUAGE"]:
-        setup.env.pop(name, None)
+def locale(level, tools, workspace):
+    settings = {"LC_ALL": "C", "LANG": "C"} if level == 0 else _pick(
+        [{"LANG": "C.UTF-8", "LANGUAGE": "fr:de"},
+         {"LC_ALL": "POSIX", "LC_CTYPE": "C.UTF-8"}], level)
+    return Condition(" ".join(f"{k}={v}" for k, v in settings.items()),
+                     env=settings, unset=("LC_*", "LANG", "LANGUAGE"))
+
+
+def umask(level, tools, workspace):
+    mask = 0o022 if level == 0 else _pick([0o077, 0o002], level)
+    return Condition(f"umask {mask:03o}", {"umask": mask})
+
+
+def user(level, tools, workspace):
     if level == 0:
-        setup.env.update(LC_ALL="C", LANG="C")
-        return "LC_ALL=C LANG=C"
-    settings = _pick([{"LANG": "C.UTF-8", "LANGUAGE": "fr:de"},
-                      {"LC_ALL": "POSIX", "LC_CTYPE": "C.UTF-8"}], level)
-    setup.env.update(settings)
-    return " ".join(f"{k}={v}" for k, v in settings.items())
-
-
-def umask(setup, level, tools):
-    setup.umask = 0o022 if level == 0 else _pick([0o077, 0o002], level)
-    return f"umask {setup.umask:03o}"
-
-
-def user(setup, level, tools):
-    setup.user = None
-    if level == 0:
-        name = pwd.getpwuid(os.getuid()).pw_name
-        setup.env.update(USER=name, LOGNAME=name, HOME=pwd.getpwuid(os.getuid()).pw_dir)
-        return f"as {name}"
-    home = setup.workspace / f"home-{level}"
-    home.mkdir(parents=True, exist_ok=True)
-    setup.env["HOME"] = str(home)
+        entry = pwd.getpwuid(os.getuid())
+        return Condition(f"as {entry.pw_name}", {"user": None},
+                         env={"USER": entry.pw_name, "LOGNAME": entry.pw_name,
+                              "HOME": entry.pw_dir})
+    home = workspace / f"home-{level}"
     if tools.other_user:
-        setup.user = tools.other_user
-        os.chown(home, *setup.user)
-        name = pwd.getpwuid(setup.user[0]).pw_name
-        setup.env.update(USER=name, LOGNAME=name)
-        return f"as {name} (uid {setup.user[0]}, the copy owned by it), HOME={home}"
-    name = f"repro-user-{level}"
-    setup.env.update(USER=name, LOGNAME=name)
-    return (f"USER=LOGNAME={name}, HOME={home} (emulated: switching users "
-            "needs root and setpriv)")
+        uid = tools.other_user[0]
+        name = pwd.getpwuid(uid).pw_name
+        what = f"as {name} (uid {uid}, the copy owned by it), HOME={home}"
+    else:
+        name = f"repro-user-{level}"
+        what = (f"USER=LOGNAME={name}, HOME={home} (emulated: switching users "
+                "needs root and setpriv)")
+    return Condition(what, {"user": tools.other_user},
+                     env={"HOME": str(home), "USER": name, "LOGNAME": name},
+                     directories=(home,))
 
 
-def hostname(setup, level, tools):
-    setup.hostname = None
+def hostname(level, tools, workspace):
     if level == 0:
-        setup.env["HOSTNAME"] = socket.gethostname()
-        return f"host name {setup.env['HOSTNAME']}"
+        name = socket.gethostname()
+        return Condition(f"host name {name}", {"hostname": None},
+                         env={"HOSTNAME": name})
     name = f"repro-host-{level}"
-    setup.env["HOSTNAME"] = name
     if tools.uts_namespace:
-        setup.hostname = name
-        return f"host name {name} (unshare --uts)"
-    return f"HOSTNAME={name} (emulated: unshare --uts is not permitted)"
+        return Condition(f"host name {name} (unshare --uts)", {"hostname": name},
+                         env={"HOSTNAME": name})
+    return Condition(f"HOSTNAME={name} (emulated: unshare --uts is not permitted)",
+                     {"hostname": None}, env={"HOSTNAME": name})
 
 
-def jobs(setup, level, tools):
-    setup.jobs = 1 if level == 0 else level + 1
-    return f"scons -j{setup.jobs}"
+def jobs(level, tools, workspace):
+    count = 1 if level == 0 else level + 1
+    return Condition(f"scons -j{count}", {"jobs": count})
 
 
-def fs_order(setup, level, tools):
-    setup.disorder = None
+def fs_order(level, tools, workspace):
     if level == 0:
-        setup.copy_order = "sorted"
-        return "files created in sorted order"
-    setup.copy_order = "reversed" if level % 2 else "shuffled"
-    what = f"files created in {setup.copy_order} order"
+        return Condition("files created in sorted order",
+                         {"copy_order": "sorted", "disorder": None})
+    order = "reversed" if level % 2 else "shuffled"
+    what = f"files created in {order} order"
     if tools.disorderfs:
-        setup.disorder = "reverse" if level % 2 else "shuffle"
-        return what + f", directories listed {setup.disorder}d (disorderfs)"
-    return what + " (emulated: disorderfs is not usable; the listing order " \
-                  "follows creation order only on some file systems)"
+        disorder = "reverse" if level % 2 else "shuffle"
+        what += f", directories listed {disorder}d (disorderfs)"
+    else:
+        disorder = None
+        what += (" (emulated: disorderfs is not usable; the listing order "
+                 "follows creation order only on some file systems)")
+    return Condition(what, {"copy_order": order, "disorder": disorder})
 
 
-def cache(setup, level, tools):
-    setup.cache = level > 0
+def cache(level, tools, workspace):
     if level == 0:
-        return "no CacheDir"
-    return "outputs retrieved from a CacheDir that a first build filled"
+        return Condition("no CacheDir", {"cache": False})
+    return Condition("outputs retrieved from a CacheDir that a first build "
+                     "filled", {"cache": True})
 
 
-# name -> (apply(setup, level, tools) -> description, one-line summary)
+# name -> (describe(level, tools, workspace) -> Condition, one-line summary)
 VARIATIONS = {
     "build_path": (build_path, "where the tree is: shallow vs deep, another name"),
     "output_dir": (output_dir, "O=build in the tree vs O= elsewhere, absolute or relative"),
@@ -220,19 +222,19 @@ VARIATIONS = {
 }
 
 
-def apply(setup, levels, tools):
-    """Apply every variation at its level ({name: level}); the
-    descriptions of the ones that are not at level 0."""
-    described = {}
-    for name, (function, _) in VARIATIONS.items():
-        level = levels.get(name, 0)
-        text = function(setup, level, tools)
-        if level:
-            described[name] = text
-    return described
+def conditions(levels, tools, workspace):
+    """Every variation's condition at its level ({name: level}, 0 if absent)."""
+    return {name: describe(levels.get(name, 0), tools, workspace)
+            for name, (describe, _) in VARIATIONS.items()}
 
 
-def reference_descriptions(setup, tools):
+def descriptions(levels, tools, workspace):
+    """What the report says of the variations ``levels`` varies (level > 0)."""
+    return {name: condition.text for name, condition
+            in conditions(levels, tools, workspace).items() if levels.get(name, 0)}
+
+
+def reference_descriptions(tools, workspace):
     """What the reference build's conditions are, per variation."""
-    return {name: function(setup, 0, tools)
-            for name, (function, _) in VARIATIONS.items()}
+    return {name: condition.text
+            for name, condition in conditions({}, tools, workspace).items()}
