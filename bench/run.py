@@ -370,7 +370,7 @@ def sha256_emulated_figures(run, reps):
     from kexec_purgatory import cli
     if "run" not in cli.COMMANDS:
         raise NotMeasured("not measured: emulator not available "
-                          "(`kexec-purgatory run`, issue 4)")
+                          "(`kexec-purgatory run`)")
     ro = built_purgatory(run)
     result = subprocess.run(
         [sys.executable, "-m", "kexec_purgatory", "run", ro, "--json"],
@@ -409,7 +409,7 @@ def check_figures(run, reps):
         from kexec_purgatory import check
     except ImportError:
         raise NotMeasured("not measured: checker not available "
-                          "(kexec_purgatory.check, issue 3)") from None
+                          "(kexec_purgatory.check)") from None
     ro = str(built_purgatory(run))
     cold = Timings()
     for _ in range(reps):

@@ -145,3 +145,18 @@ def test_a_truncated_object_is_named_alone_on_either_side(built, tmp_path):
         assert result.stderr.startswith(
             f"kexec-purgatory: error: {truncated}: damaged ELF object"), result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_diff_names_relocation_types_newer_than_pyelftools_by_the_abi_table(tmp_path):
+    """A GOT relocation from a default-visibility PIC object: the report
+    names R_X86_64_GOTPCRELX (type 41), not a bare number."""
+    import elf_objects
+    source = "int shared = 1;\nint get(void) { return shared; }\n"
+    plain = elf_objects.compile_c(tmp_path, "hidden", source,
+                                  elf_objects.purgatory_cflags("pic"))
+    got = elf_objects.compile_c(tmp_path, "got", source, elf_objects.purgatory_cflags(
+        "pic", ["-fvisibility=default"]))
+    result = kexec_purgatory_cli("diff", plain, got)
+    assert result.returncode == 1, result.stderr
+    assert "GOTPCRELX" in result.stdout, result.stdout
+    assert "<unknown>" not in result.stdout and "type 41" not in result.stdout
