@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Shared fixtures: temporary copies of the tree and real scons runs in them."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "site_scons"))
+
+import linux_trees  # noqa: E402  (tests/ is on sys.path, as for the tests)
 
 # What a build needs from the tree; everything else stays behind.
 TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch",
@@ -58,6 +61,59 @@ def tree_listing(root):
     return {name: (st.st_size, st.st_mtime_ns)
             for name, st in sorted(stats.items())}
 
+
+# -- Markers ----------------------------------------------------------------
+
+# Fixtures that give the downloaded Debian kernel trees: a test using any of
+# them, directly or through another fixture, is marked ``kernel``.
+KERNEL_FIXTURES = frozenset({"kernel_trees"})
+
+
+@pytest.hookimpl(tryfirst=True)     # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if KERNEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kernel)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # linux_trees.prepared() refuses to run in a test without the mark, so
+    # a test that reaches the trees some other way fails instead of hiding
+    # from `-m "not kernel"`.
+    linux_trees.IN_KERNEL_TEST = item.get_closest_marker("kernel") is not None
+
+
+def _to_terminal(config):
+    """A function writing a line to the terminal, past pytest's capture;
+    under pytest-xdist, from a worker, to the stderr it shares with the
+    controller."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    terminal = config.pluginmanager.getplugin("terminalreporter")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+
+    def write(line):
+        with (capture.global_and_fixture_disabled() if capture
+              else contextlib.nullcontext()):
+            if terminal is not None and not worker:
+                terminal.write_line(line)
+            else:
+                sys.stderr.write(f"\n[{worker}] {line}\n" if worker
+                                 else f"{line}\n")
+                sys.stderr.flush()
+    return write
+
+
+@pytest.fixture(scope="session")
+def kernel_trees(request):
+    """tests/linux_trees.py, whose prepared(flavour) and
+    prepared_in_tree(flavour, where) give Debian 6.1 trees from the cache,
+    downloading and preparing what is missing; it says where, once."""
+    linux_trees.REPORT = _to_terminal(request.config)
+    return linux_trees
+
+
+# -- Trees and builds -------------------------------------------------------
 
 @pytest.fixture
 def tree(tmp_path):

@@ -15,10 +15,19 @@ a minute).  Run this file to fill it ahead of the tests.  Kbuild's .cmd files
 in it hold the absolute path of ``src``: restore a cached copy at the same
 path, or delete it.
 
+Tests reach the trees only through conftest's ``kernel_trees`` fixture,
+which marks them ``kernel``; ``prepared`` refuses to run in a test without
+the mark.  It says (through ``REPORT``) where the cache is, once a run, and
+each download, extraction and preparation it does.  Lock files in the cache
+keep concurrent runs (pytest-xdist's workers are separate processes) from
+preparing the same thing twice: the second waits for the first.
+
 Needs: apt-get (Debian 12 sources), make, gcc, bc, bison, flex, libelf-dev,
 libssl-dev, xz-utils.
 """
 
+import contextlib
+import fcntl
 import os
 import shlex
 import shutil
@@ -59,6 +68,64 @@ class NotPrepared(Exception):
     """A step of preparing the cache failed; the message says which."""
 
 
+# Where messages go: conftest points this at the terminal; run as a script,
+# they go to stderr.
+REPORT = None
+
+# Set by conftest before each test's setup: whether the test is marked
+# ``kernel``.  None outside pytest.
+IN_KERNEL_TEST = None
+
+_announced = False
+
+
+def _say(text):
+    line = f"kernel trees: {text}"
+    if REPORT is not None:
+        REPORT(line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """Hold an exclusive lock on ``path`` (created if need be); the kernel
+    drops it when the process ends, however it ends."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _announce(root):
+    """Say once a run where the trees are and whether they are there yet.
+    pytest-xdist's workers share a run id: the first one to get here says
+    it for all of them."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run:
+        with _locked(root / ".lock-announce"):
+            said = root / ".announced"
+            if said.exists() and said.read_text() == run:
+                return
+            said.write_text(run)
+    ready = sorted(p.name for p in root.glob("obj-*")
+                   if (p / STAMP).exists())
+    state = (f"prepared already: src, configs, {', '.join(ready)}"
+             if ready and (root / "src").exists() else
+             "not all there yet: what is missing is downloaded and prepared now"
+             " (about 135 MB downloaded, 210 MB kept, about a minute)")
+    where = ("from $KEXEC_PURGATORY_KERNEL_CACHE"
+             if "KEXEC_PURGATORY_KERNEL_CACHE" in os.environ else
+             "the default; $KEXEC_PURGATORY_KERNEL_CACHE moves it")
+    _say(f"Debian {' and '.join(PACKAGES)} in {root} ({where}), {state}")
+
+
 def cache_dir():
     default = Path.home() / ".cache/kexec-purgatory/linux-6.1"
     return Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE", default))
@@ -74,10 +141,12 @@ def _run(argv, cwd=None):
     return result.stdout
 
 
-def _step(final, make):
-    """Run ``make(tmp)`` into a fresh directory and rename it to ``final``."""
+def _step(final, make, what):
+    """Run ``make(tmp)`` into a fresh directory and rename it to ``final``;
+    say ``what`` first."""
     if final.exists():
         return final
+    _say(f"{what} into {final}")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
@@ -88,13 +157,17 @@ def _step(final, make):
     return final
 
 
-def _step_in_place(final, make):
+STAMP = ".kexec-purgatory-prepared"
+
+
+def _step_in_place(final, make, what):
     """Like _step, for a Kbuild output directory: Kbuild records its own path
     in some generated files, so it is made where it stays, and a stamp file
     written last marks it complete."""
-    stamp = final / ".kexec-purgatory-prepared"
+    stamp = final / STAMP
     if stamp.exists():
         return final
+    _say(f"{what} in {final}")
     shutil.rmtree(final, ignore_errors=True)
     final.mkdir(parents=True)
     make(final)
@@ -192,19 +265,32 @@ def prepared_in_tree(flavour, where):
 
 def prepared(flavour):
     """(SRC, OBJ) of a prepared tree of ``flavour``; raises NotPrepared."""
+    if IN_KERNEL_TEST is False:
+        raise RuntimeError("linux_trees.prepared() called from a test not "
+                           "marked 'kernel': use the kernel_trees fixture")
     missing = _missing_tools()
     if missing:
         raise NotPrepared("missing build tools: apt-get install "
                           + " ".join(missing + ["libelf-dev", "libssl-dev"]))
     root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    _announce(root)
     src, configs = root / "src", root / "configs"
-    if not (src.exists() and configs.exists()):
-        debs = _step(root / "debs", _download)
-        _step(src, _extract_source(debs))
-        _step(configs, _extract_configs(debs))
-        shutil.rmtree(debs)     # 135 MB the cache does not need to keep
-    obj = _step_in_place(root / f"obj-{flavour}",
-                         _prepare(src, configs, flavour))
+    with _locked(root / ".lock-src"):
+        if not (src.exists() and configs.exists()):
+            debs = _step(root / "debs", _download,
+                         f"apt-get download {' '.join(PACKAGES)} (about 135 MB)")
+            _step(src, _extract_source(debs),
+                  "extracting linux-source-6.1 (what prepare and the "
+                  "purgatory read, about 160 MB)")
+            _step(configs, _extract_configs(debs),
+                  "extracting linux-config-6.1")
+            shutil.rmtree(debs)     # 135 MB the cache does not need to keep
+    with _locked(root / f".lock-obj-{flavour}"):
+        obj = _step_in_place(
+            root / f"obj-{flavour}", _prepare(src, configs, flavour),
+            f"configuring {flavour} and running make olddefconfig prepare "
+            "arch/x86/purgatory/")
     return src, obj
 
 

@@ -26,9 +26,9 @@ FLAVOURS = tuple(linux_trees.FLAVOURS)
 
 
 @pytest.fixture(scope="module", params=FLAVOURS)
-def prepared_tree(request):
+def prepared_tree(request, kernel_trees):
     """(flavour, KernelTree) of a prepared Debian tree from the cache."""
-    src, obj = linux_trees.prepared(request.param)
+    src, obj = kernel_trees.prepared(request.param)
     return request.param, KernelTree(src, obj)
 
 
@@ -87,10 +87,11 @@ def test_derived_commands_build_kbuilds_purgatory_byte_for_byte(
 
 
 @pytest.mark.slow
-def test_flavours_that_differ_in_gated_options_get_different_flags():
+def test_flavours_that_differ_in_gated_options_get_different_flags(
+        kernel_trees):
     """The tweaked flavour flips options the table gates: its flags and its
     Kbuild purgatory.ro differ from the Debian flavour it came from."""
-    trees = {f: KernelTree(*linux_trees.prepared(f))
+    trees = {f: KernelTree(*kernel_trees.prepared(f))
              for f in ("cloud-amd64", "cloud-amd64-tweaked")}
     plain, tweaked = (KernelPurgatory(t).objects[0].flags
                       for t in trees.values())

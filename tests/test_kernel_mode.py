@@ -38,10 +38,10 @@ def repo(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=tuple(linux_trees.FLAVOURS))
-def kernel_build(request, repo, tmp_path_factory):
+def kernel_build(request, repo, tmp_path_factory, kernel_trees):
     """One scons kernel-mode build per flavour; the listings of SRC and OBJ
     before and after it."""
-    src, obj = linux_trees.prepared(request.param)
+    src, obj = kernel_trees.prepared(request.param)
     before = tree_listing(src), tree_listing(obj)
     out = tmp_path_factory.mktemp(f"out-{request.param}")
     result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}")
@@ -117,11 +117,11 @@ def test_kernel_mode_second_run_rebuilds_nothing(repo, kernel_build):
 
 
 @pytest.fixture
-def dropped_in(repo, tmp_path):
+def dropped_in(repo, tmp_path, kernel_trees):
     """A copy of the cloud-amd64 source tree (hard links: fast) with
     kernel/SConscript as its arch/x86/purgatory/SConscript, its listing, and
     a function running scons -f on it with the given variables."""
-    src, obj = linux_trees.prepared("cloud-amd64")
+    src, obj = kernel_trees.prepared("cloud-amd64")
     tree = tmp_path / "linux"
     subprocess.run(["cp", "-al", src, tree], check=True)
     shutil.copy(repo / "kernel/SConscript", tree / KBUILD_DIR / "SConscript")
@@ -153,8 +153,8 @@ def test_dropped_in_sconscript_without_O_refuses_to_write_into_the_tree(
 
 
 def test_unprepared_output_directory_gets_one_line_saying_what_to_run(
-        repo, tmp_path):
-    src, prepared_obj = linux_trees.prepared("amd64")
+        repo, tmp_path, kernel_trees):
+    src, prepared_obj = kernel_trees.prepared("amd64")
     obj = tmp_path / "obj"
     obj.mkdir()
     shutil.copy(prepared_obj / ".config", obj / ".config")
@@ -168,8 +168,8 @@ def test_unprepared_output_directory_gets_one_line_saying_what_to_run(
 
 
 def test_source_tree_without_configuration_gets_one_line_saying_what_to_run(
-        repo, tmp_path):
-    src, _ = linux_trees.prepared("amd64")
+        repo, tmp_path, kernel_trees):
+    src, _ = kernel_trees.prepared("amd64")
     result = run_scons(repo, f"KERNEL={src}", f"O={tmp_path / 'out'}",
                        check=False)
     line = scons_error(result)
@@ -177,8 +177,9 @@ def test_source_tree_without_configuration_gets_one_line_saying_what_to_run(
         in line
 
 
-def test_configuration_for_another_architecture_is_named(repo, tmp_path):
-    src, _ = linux_trees.prepared("amd64")
+def test_configuration_for_another_architecture_is_named(repo, tmp_path,
+                                                         kernel_trees):
+    src, _ = kernel_trees.prepared("amd64")
     obj = tmp_path / "obj-arm64"
     subprocess.run(["make", "-s", "-C", src, "ARCH=arm64", f"O={obj}",
                     "defconfig"], check=True, capture_output=True,
@@ -191,16 +192,18 @@ def test_configuration_for_another_architecture_is_named(repo, tmp_path):
 
 
 @pytest.mark.parametrize("variable", ["CFLAGS=-O1", "CODE_MODEL=large"])
-def test_user_flags_and_code_model_are_refused_in_kernel_mode(repo, tmp_path, variable):
-    src, obj = linux_trees.prepared("amd64")
+def test_user_flags_and_code_model_are_refused_in_kernel_mode(
+        repo, tmp_path, variable, kernel_trees):
+    src, obj = kernel_trees.prepared("amd64")
     result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
                        f"O={tmp_path / 'out'}", variable, check=False)
     name = variable.split("=")[0]
     assert f"{name}: not used in kernel mode" in scons_error(result)
 
 
-def test_kernel_o_without_kernel_is_refused_rather_than_ignored(repo, tmp_path):
-    src, obj = linux_trees.prepared("amd64")
+def test_kernel_o_without_kernel_is_refused_rather_than_ignored(
+        repo, tmp_path, kernel_trees):
+    src, obj = kernel_trees.prepared("amd64")
     result = run_scons(repo, f"KERNEL_O={obj}", f"O={tmp_path / 'out'}", check=False)
     assert "KERNEL_O: kernel mode needs KERNEL=SRC" in scons_error(result)
 
@@ -217,11 +220,12 @@ def test_kernel_mode_purgatory_passes_the_emulated_test_run(repo,
     assert {run["outcome"] for run in runs} == {"entered", "refused"}
 
 
-def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path):
+def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path,
+                                                            kernel_trees):
     """KERNEL_O omitted: the tree is its own output directory, as when a
     kernel is configured and built in place; Kbuild's commands there have no
     -I for the source tree's include/ and purgatory directories."""
-    src, _ = linux_trees.prepared_in_tree("cloud-amd64", tmp_path / "linux")
+    src, _ = kernel_trees.prepared_in_tree("cloud-amd64", tmp_path / "linux")
     tree = KernelTree(src)
     for obj in KernelPurgatory(tree).objects:
         assert obj.command(["gcc"], f"{KBUILD_DIR}/{obj.name}") == \
