@@ -197,3 +197,14 @@ def incbin_bytes(incbin_file, include_dir, workdir):
         size["st_value"]:size["st_value"] + 8]
     return (rodata[start:start + array["st_size"]],
             int.from_bytes(count, "little"))
+
+
+def require_tool(available, reason):
+    """Skip a test whose system tool is missing, naming the Debian package;
+    in CI (CI=true), where .ci/run installs every such tool, fail instead:
+    a skip there would hide a broken install step."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, though .ci/run installs it")
+    pytest.skip(reason)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TREE_ENTRIES, copy_tree
+from conftest import REPO, TREE_ENTRIES, copy_tree, require_tool
 
 EXAMPLES = REPO / "docs" / "examples"
 INSTALL_DIR = Path("usr/share/kexec-purgatory")
@@ -82,11 +82,11 @@ def packaged_tree(tmp_path):
 
 
 def test_debian_rules_example_builds_installs_and_cleans(packaged_tree, tmp_path):
-    if not shutil.which("dpkg-buildflags"):
-        pytest.skip("dpkg-buildflags not installed (Debian package dpkg-dev)")
-    if not shutil.which(f"{CROSS_COMPILE}gcc") or not shutil.which(f"{CROSS_COMPILE}ld"):
-        pytest.skip(f"{CROSS_COMPILE}gcc/ld not installed (Debian: "
-                    "gcc-x86-64-linux-gnu, binutils-x86-64-linux-gnu)")
+    require_tool(shutil.which("dpkg-buildflags"),
+                 "dpkg-buildflags not installed (Debian package dpkg-dev)")
+    require_tool(shutil.which(f"{CROSS_COMPILE}gcc") and shutil.which(f"{CROSS_COMPILE}ld"),
+                 f"{CROSS_COMPILE}gcc/ld not installed (Debian: "
+                 "gcc-x86-64-linux-gnu, binutils-x86-64-linux-gnu)")
     env = scons_on_path(tmp_path)
     rules = ["make", "-f", "docs/examples/debian-rules"]
     build = run([*rules, "override_dh_auto_build"], packaged_tree, env)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_scons
+from conftest import require_tool, run_scons
 
 INSTALL_DIR = Path("usr/share/kexec-purgatory")
 INSTALLED = {"purgatory.ro", "kexec-purgatory.c", "kexec-purgatory.S"}
@@ -42,8 +42,8 @@ def expected_install(build_dir):
 
 
 def dpkg_buildflags(cwd):
-    if not shutil.which("dpkg-buildflags"):
-        pytest.skip("dpkg-buildflags not installed (Debian package dpkg-dev)")
+    require_tool(shutil.which("dpkg-buildflags"),
+                 "dpkg-buildflags not installed (Debian package dpkg-dev)")
     env = dict(os.environ, DEB_BUILD_MAINT_OPTIONS="hardening=+all")
     return {var: subprocess.run(["dpkg-buildflags", "--get", var], cwd=cwd,
                                 env=env, check=True, capture_output=True,
@@ -106,8 +106,8 @@ def test_clean_removes_what_was_built_and_clean_install_what_was_installed(tree,
 
 
 def test_cross_compile_prefix_reaches_every_tool(built, tree):
-    if not shutil.which(f"{CROSS_COMPILE}gcc") or not shutil.which(f"{CROSS_COMPILE}ld"):
-        pytest.skip(f"{CROSS_COMPILE}gcc/ld not installed (Debian: gcc-x86-64-linux-gnu)")
+    require_tool(shutil.which(f"{CROSS_COMPILE}gcc") and shutil.which(f"{CROSS_COMPILE}ld"),
+                 f"{CROSS_COMPILE}gcc/ld not installed (Debian: gcc-x86-64-linux-gnu)")
     out = run_scons(tree, f"CROSS_COMPILE={CROSS_COMPILE}", "V=1").stdout.splitlines()
     commands = [line for line in out if not line.startswith("scons:")]
     assert any(line.startswith(f"{CROSS_COMPILE}gcc -o build/purgatory/") for line in commands)
