@@ -16,8 +16,7 @@ sys.path.insert(0, str(REPO / "site_scons"))
 import linux_trees  # noqa: E402  (tests/ is on sys.path, as for the tests)
 
 # What a build needs from the tree; everything else stays behind.
-TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch",
-                "kernel")
+TREE_ENTRIES = ("SConstruct", "SConscript", "site_scons", "purgatory", "arch")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".sconsign*")
 
 CODE_MODELS = ("pic", "large")

@@ -15,7 +15,7 @@ def collected(*options):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q",
          "-p", "no:cacheprovider", *options, "tests/test_kernel_mode.py",
-         "tests/test_kernel_flags.py"],
+         "tests/test_kernel_kbuild.py"],
         cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     return {line for line in result.stdout.splitlines() if "::" in line}
@@ -25,12 +25,12 @@ def test_tests_using_the_kernel_trees_and_only_they_are_marked_kernel():
     everything, marked = collected(), collected("-m", "kernel")
     kernel_mode = {t for t in everything if "test_kernel_mode.py" in t}
     assert kernel_mode and kernel_mode <= marked
-    assert ("tests/test_kernel_flags.py::test_derived_link_commands_equal_"
-            "kbuild_cmd_files[amd64]") in marked
-    assert ("tests/test_kernel_flags.py::test_flavours_that_differ_in_gated_"
-            "options_get_different_flags") in marked
+    assert ("tests/test_kernel_kbuild.py::test_kbuilds_answer_equals_its_cmd_"
+            "files_word_for_word[amd64]") in marked
+    assert ("tests/test_kernel_kbuild.py::test_a_kbuild_failure_is_its_last_"
+            "error_line") in marked
     # The stand-in trees' tests stay in the quick loop.
-    assert ("tests/test_kernel_flags.py::test_directory_that_is_not_a_kernel_"
+    assert ("tests/test_kernel_kbuild.py::test_directory_that_is_not_a_kernel_"
             "tree_is_named") in everything - marked
 
 

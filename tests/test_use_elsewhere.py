@@ -82,6 +82,8 @@ def test_tool_loads_through_toolpath_at_a_checkout(tmp_path):
 def test_wheel_carries_the_tool_and_every_module_of_the_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "kexec_purgatory/site_tools/purgatory.py" in names
+    # Kernel mode's SConscript, for a copy in a kernel tree.
+    assert "kexec_purgatory/scons/kernel.SConscript" in names
     package = REPO / "site_scons" / "kexec_purgatory"
     for module in package.rglob("*.py"):
         assert f"kexec_purgatory/{module.relative_to(package)}" in names, \

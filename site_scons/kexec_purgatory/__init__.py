@@ -11,6 +11,15 @@ import os
 __version__ = "0.1.0"
 
 
+def kernel_sconscript():
+    """The path of kernel mode's SConscript (``kernel.SConscript``): this
+    tree's SConstruct reads it for KERNEL=SRC, and a copy of it dropped into
+    a kernel tree as arch/ARCH/purgatory/SConscript builds that tree's
+    purgatory (``scons -f``)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "scons",
+                        "kernel.SConscript")
+
+
 def tool_dir():
     """The directory holding the SCons tool ``purgatory.py``.
 

@@ -56,8 +56,12 @@ def path_free(words, tree, output_dir, others=None, relative_output=None):
               for directory, name in sorted((others or {}).items(), reverse=True)
               if directory != tree]
     rules.append((tree, "", "."))
+    # A map whose whole left side is the tree (-fmacro-prefix-map=TREE/=)
+    # stays a path: "./", not nothing.
+    tree_map = re.compile(r"=" + re.escape(tree) + r"/=")
     result = []
     for word in words:
+        word = tree_map.sub("=./=", word)
         for directory, inside, itself in rules:
             word = re.sub(re.escape(directory) + r"(/|(?=[=:,]|$))",
                           lambda m: inside if m.group(1) else itself, word)

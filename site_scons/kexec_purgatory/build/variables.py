@@ -57,11 +57,17 @@ _ALL = (
              "tests can prove 'repro' catches a path-dependent build",
              False, kind="bool"),
     Variable("KERNEL", "kernel mode: a Linux source tree whose own "
-             "arch/x86/purgatory is built as Kbuild would, byte for byte "
-             "(SRC is only read)", ""),
+             "arch/ARCH/purgatory is built with Kbuild's commands, byte for "
+             "byte (SRC is only read)", ""),
     Variable("KERNEL_O", "kernel mode: KERNEL's configured, prepared output "
              "directory (make O=... olddefconfig prepare); default: KERNEL",
              ""),
+    Variable("ARCH", "kernel mode: Kbuild's ARCH (default: as KERNEL_O "
+             "was configured)", ""),
+    Variable("KCFLAGS", "kernel mode: extra compiler flags, passed to Kbuild",
+             ""),
+    Variable("W", "kernel mode: Kbuild's extra warnings (W=1...), passed to "
+             "Kbuild", ""),
     Variable("PREFIX", "installation prefix", "/usr/local"),
     Variable("DESTDIR", "staging directory prepended to PREFIX by "
              "'scons install'", ""),

@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Kernel mode: build a Linux tree's own arch/x86/purgatory as Kbuild would.
+"""Kernel mode: a Linux tree's own purgatory, with the commands Kbuild runs.
 
-Kbuild's purgatory step is deterministic, so the same compiler flags give the
-same ``purgatory.ro`` byte for byte.  This sub-package derives those flags from
-a configured, prepared output directory (``make O=OBJ olddefconfig prepare``):
+Whatever the version and the architecture (x86, s390, powerpc, riscv),
+Kbuild itself is asked for the purgatory's commands, so the result is what
+Kbuild builds, byte for byte, for the configured, prepared output
+directory OBJ (``make O=OBJ olddefconfig prepare``):
 
 - ``kconfig``: reads ``OBJ/.config``;
 - ``tree``: checks SRC and OBJ and says what to run when they are not ready;
-- ``probe``: Kbuild's ``cc-option`` style compiler and linker probes;
-- ``flags``: the table of flags, each with the config option that gates it;
-- ``purgatory``: the six objects, their per-object flags and the link.
+- ``kbuild``: asks Kbuild for the commands and caches the answer;
+- ``purgatory``: the commands as steps that write under OUT.
 
 It only reads SRC and OBJ; nothing here writes into either.
 """

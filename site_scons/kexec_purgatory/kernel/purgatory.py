@@ -1,158 +1,110 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The kernel's own purgatory: its six objects and the commands Kbuild runs.
+"""A kernel tree's purgatory as steps to run: Kbuild's own commands, each
+run where Kbuild runs it (in OBJ) with its outputs moved under OUT.
 
-From the evaluated flag table (``flags``) this assembles, per object, the
-same argument words Kbuild's ``c_flags``/``a_flags`` give the compiler, in the
-same order, and the ``ld`` arguments of ``purgatory.ro`` and ``purgatory.chk``.
-Only the dependency-file option (``-Wp,-MMD,...``) is left out: it does not
-change the object.
+Running a command in OBJ, as Kbuild does, keeps everything it records the
+same (the compilation directory in debug info, relative include paths);
+only the words that name the purgatory's own targets, and the dependency
+files beside them, are rewritten to OUT, so SRC and OBJ are only read.
+Whatever the architecture's pipeline (x86 and riscv: objects, ``ld -r``
+and a ``.chk`` link; s390 adds a preprocessed linker script and an
+``objcopy``; powerpc one ``ld -r --no-undefined``), it is the commands
+Kbuild gave, in Kbuild's order.
 """
 
+import os
 import re
+import shlex
 from dataclasses import dataclass
 
-from . import flags as flag_table
-
-# $(obj): where the purgatory's Makefile lives; it names the module file.
-DIRECTORY = "arch/x86/purgatory"
-
-# purgatory-y, in link order, with the source each one is built from.
-OBJECTS = (
-    ("purgatory.o", "arch/x86/purgatory/purgatory.c"),
-    ("stack.o", "arch/x86/purgatory/stack.S"),
-    ("setup-x86_64.o", "arch/x86/purgatory/setup-x86_64.S"),
-    ("sha256.o", "lib/crypto/sha256.c"),
-    ("entry64.o", "arch/x86/purgatory/entry64.S"),
-    ("string.o", "arch/x86/boot/compressed/string.c"),
-)
+RELOCATABLE = "purgatory.ro"
+UNDEFINED_CHECK = "purgatory.chk"
 
 
-@dataclass
-class KernelObject:
-    name: str          # e.g. "sha256.o"
-    source: str        # as the command line spells it
-    language: str      # "c" or "asm"
-    flags: list        # everything between $(CC) and "-c -o OUT SOURCE"
+@dataclass(frozen=True)
+class Step:
+    target: str          # relative to OUT, as Kbuild names it in O
+    command: str         # the shell command, outputs moved to OUT
+    tag: str             # Kbuild's quiet tag: CC, AS, LD, LDS, OBJCOPY
+    source: str          # the compiled or preprocessed file, else None
+    inputs: tuple        # other steps' targets the command reads
+    include_dirs: tuple  # -I directories, absolute (for the header scanner)
+    forced: tuple        # -include files, absolute
+    kbuild_command: str  # the command exactly as Kbuild runs it in O
 
-    def command(self, cc, output):
-        return [*cc, *self.flags, "-c", "-o", output, self.source]
+
+def _word(path):
+    """A pattern matching ``path`` as a whole word or as the end of an
+    option (``-Wp,-MMD,path``, ``-o path``, ``-Tpath``)."""
+    return re.compile(r"(?<![\w./-])" + re.escape(path) + r"(?![\w./-])")
 
 
-def split_include_options(words):
-    """(other words, -I directories, -include files), each in order.
+def _rewritten(command, moved):
+    for pattern, replacement in moved:
+        command = pattern.sub(lambda _: replacement, command)
+    return command
 
-    Builders take include directories and forced includes apart (SCons
-    scans the one and depends on the other).  Only their order among
-    themselves matters to the preprocessor: it searches -I directories in
-    the order given and reads -include files after every -D and -U."""
-    rest, dirs, forced = [], [], []
-    words = iter(words)
-    for word in words:
+
+def _tag(words, target):
+    program = os.path.basename(words[0]) if words else ""
+    if "objcopy" in program:
+        return "OBJCOPY"
+    if re.search(r"(^|-)ld(\.bfd)?$", program):
+        return "LD"
+    if target.endswith(".lds"):
+        return "LDS"
+    source = words[-1] if words else ""
+    return "AS" if source.endswith((".S", ".s")) else "CC"
+
+
+def _absolute(path, obj):
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(obj, path))
+
+
+def _includes(words, obj):
+    """The -I directories and -include files of a compile, absolute."""
+    dirs, forced = [], []
+    it = iter(words)
+    for word in it:
         if word == "-I":
-            dirs.append(next(words))
+            dirs.append(next(it, ""))
         elif word.startswith("-I"):
             dirs.append(word[2:])
         elif word == "-include":
-            forced.append(next(words))
-        else:
-            rest.append(word)
-    return rest, dirs, forced
+            forced.append(next(it, ""))
+    return (tuple(_absolute(d, obj) for d in dirs if d),
+            tuple(_absolute(f, obj) for f in forced if f))
 
 
-def filter_out(patterns, words):
-    """GNU make's $(filter-out): drop every word matching a pattern, where a
-    pattern's first ``%`` matches any run of characters."""
-    regexes = [re.compile(re.escape(p).replace("%", ".*", 1) + r"\Z")
-               for p in patterns]
-    return [w for w in words if not any(r.match(w) for r in regexes)]
+def steps(commands, obj, out):
+    """Kbuild's commands (``kbuild.Command``) for the tree whose output
+    directory is ``obj``, as steps writing under ``out`` (absolute)."""
+    targets = [c.target for c in commands]
+    moved = []
+    for target in sorted(targets, key=len, reverse=True):
+        directory, name = os.path.split(target)
+        for path in (target, f"{directory}/.{name}.d"):
+            moved.append((_word(path), os.path.join(out, path)))
+    result = []
+    for c in commands:
+        try:
+            words = shlex.split(c.command)
+        except ValueError:
+            words = c.command.split()
+        tag = _tag(words, c.target)
+        inputs = tuple(t for t in targets if t != c.target and
+                       _word(t).search(c.command))
+        source = None
+        if tag in ("CC", "AS", "LDS") and words:
+            last = words[-1]
+            if last not in targets:
+                source = _absolute(last, obj)
+        dirs, forced = _includes(words, obj) if source else ((), ())
+        result.append(Step(c.target, _rewritten(c.command, moved), tag,
+                           source, inputs, dirs, forced, c.command))
+    return result
 
 
-def _spelled_source(source, srctree):
-    """The source as Kbuild's command names it: $(srctree)/SOURCE, which
-    make shortens to SOURCE in the tree itself (it drops a leading ./)."""
-    return source if srctree == "." else f"{srctree}/{source}"
-
-
-def _name_fix(name):
-    return name.replace("-", "_").replace(",", "_")
-
-
-def _linuxinclude(srctree, objtree, out_of_tree):
-    arch = "arch/x86"
-    includes = [f"-I{srctree}/{arch}/include",
-                f"-I{objtree}/{arch}/include/generated"]
-    if out_of_tree:
-        includes.append(f"-I{srctree}/include")
-    includes += [f"-I{objtree}/include",
-                 f"-I{srctree}/{arch}/include/uapi",
-                 f"-I{objtree}/{arch}/include/generated/uapi",
-                 f"-I{srctree}/include/uapi",
-                 f"-I{objtree}/include/generated/uapi",
-                 "-include", f"{srctree}/include/linux/compiler-version.h",
-                 "-include", f"{srctree}/include/linux/kconfig.h"]
-    return includes
-
-
-class KernelPurgatory:
-    """What Kbuild would run to build ``tree``'s purgatory.
-
-    ``srctree``/``objtree`` are the spellings used in command lines: Kbuild's
-    own (``tree.srctree`` and ``.``, run from OBJ) by default, absolute paths
-    when the commands run from elsewhere.  Neither enters the objects: there
-    is no debug info, __FILE__ loses the ``srctree`` prefix and STT_FILE
-    symbols hold base names.
-    """
-
-    def __init__(self, tree, cc=("gcc",), ld=("ld",), srctree=None,
-                 objtree="."):
-        self.tree = tree
-        self.cc, self.ld = tuple(cc), tuple(ld)
-        self.srctree = tree.srctree if srctree is None else srctree
-        self.objtree = objtree
-        self.table = flag_table.derive(tree, self.srctree, cc=self.cc,
-                                       ld=self.ld)
-        out_of_tree = tree.building_out_of_srctree
-        self._common = ["-nostdinc", *_linuxinclude(self.srctree, objtree,
-                                                    out_of_tree)]
-        # $(srctree)/$(src) and $(objtree)/$(obj), out of tree only.
-        self._local = (["-I", f"{self.srctree}/{DIRECTORY}",
-                        "-I", f"{objtree}/{DIRECTORY}"] if out_of_tree else [])
-        self.objects = [
-            (self._c_object if source.endswith(".c") else self._asm_object)(
-                name, _spelled_source(source, self.srctree))
-            for name, source in OBJECTS]
-
-    def _c_object(self, name, source):
-        """Kbuild's c_flags: its flags less CFLAGS_REMOVE_x.o, plus
-        CFLAGS_x.o, then the module-name defines."""
-        table, stem = self.table, name[:-len(".o")]
-        kbuild_cflags = filter_out(table["PURGATORY_FILTER_OUT"],
-                                   table["CFLAGS"])
-        own = filter_out(table["PURGATORY_CFLAGS_REMOVE"],
-                         table["CPPFLAGS"] + kbuild_cflags)
-        own += table[f"CFLAGS_{name}"] + table["PURGATORY_CFLAGS"]
-        own += table["NOSANITIZE_CFLAGS"]
-        defines = [f'-DKBUILD_MODFILE="{DIRECTORY}/{stem}"',
-                   f'-DKBUILD_BASENAME="{_name_fix(stem)}"',
-                   f'-DKBUILD_MODNAME="{_name_fix(stem)}"',
-                   f"-D__KBUILD_MODNAME=kmod_{_name_fix(stem)}"]
-        words = [*self._common, "-include",
-                 f"{self.srctree}/include/linux/compiler_types.h", *own,
-                 *self._local, *table["CFLAGS_KERNEL"], *defines]
-        return KernelObject(name, source, "c", words)
-
-    def _asm_object(self, name, source):
-        """Kbuild's a_flags: its preprocessor and assembler flags less
-        the purgatory's removals."""
-        own = filter_out(self.table["ASFLAGS_REMOVE"],
-                         self.table["CPPFLAGS"] + self.table["AFLAGS"])
-        return KernelObject(name, source, "asm",
-                            [*self._common, *own, *self._local])
-
-    def link_flags(self, target):
-        """``ld`` arguments before the inputs, for ``purgatory.ro`` or
-        ``purgatory.chk``."""
-        return self.table["LDFLAGS"] + self.table[f"LDFLAGS_{target}"]
-
-    def link_command(self, target, inputs, output):
-        return [*self.ld, *self.link_flags(target), *inputs, "-o", output]
+def find(found, name):
+    """The step whose target is ``name`` in the purgatory directory."""
+    return next((s for s in found if os.path.basename(s.target) == name), None)

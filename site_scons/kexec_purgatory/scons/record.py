@@ -90,7 +90,11 @@ def _write(target, source, env):
         return words
 
     def step():
-        commands, uniform = _compiled(env, objects, tree, out_dir, others)
+        given = env.get("PURGATORY_RECORD_COMMANDS")
+        if given:       # a kernel tree's: its objects have flags of their own
+            commands, uniform = dict(sorted(given.items())), False
+        else:
+            commands, uniform = _compiled(env, objects, tree, out_dir, others)
         record = buildinfo.build_record(
             relocatable=source[0].abspath,
             outputs={os.path.relpath(n.abspath, out_dir): n.abspath
@@ -134,14 +138,11 @@ def add_builder(env):
 
 
 def build_info_node(env, target, relocatable, outputs, inputs, objects,
-                    linker_script=None, **overrides):
+                    **overrides):
     """The build record of ``relocatable`` and ``outputs``; ``inputs`` are
     the sources (their headers are found by scanning), ``objects`` the
     objects whose compile commands it lists."""
     from .tool import package_modules
-    if linker_script is not None:
-        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", linker_script]
-        inputs = [*inputs, linker_script]
     # The record lists each object's compile command, read when the record
     # is written: SCons must keep the objects' commands until then.
     for obj in objects:

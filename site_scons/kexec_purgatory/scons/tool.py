@@ -398,45 +398,76 @@ def _purgatory(env, target="purgatory.ro", source=(), linker_script=None,
     ``.buildinfo``, same stem) and the embedded forms (``kexec-purgatory.c``
     ...) go beside it. ``source`` are compiled and linked in order;
     ``objects`` are already built (e.g. by PurgatoryObject with flags of
-    their own, as a kernel tree's objects have) and linked after them.
-    Gates run in order LD, CHK, CHECK: an undefined symbol is reported by
-    the link, everything else the kernel's loader would refuse by the
-    checker. ``formats`` (default: ``$FORMATS``) picks the embedded forms.
+    their own) and linked after them. Gates run in order LD, CHK, CHECK: an
+    undefined symbol is reported by the link, everything else the kernel's
+    loader would refuse by the checker. ``formats`` (default: ``$FORMATS``)
+    picks the embedded forms.
     """
     if formats is not None:
         overrides["FORMATS"] = formats
-    try:
-        chosen = _validate_names(env, overrides)
-    except UserError as e:
-        raise _stop(e) from None
     ro = env.arg2nodes(target, env.fs.File)[0]
-    directory, stem = ro.dir, os.path.splitext(ro.name)[0]
     sources = env.Flatten([source])
     prebuilt = env.Flatten(list(objects))
+    _validated_formats(env, overrides)
     compiled = [env.PurgatoryObject(source=s, **overrides)[0] for s in sources]
     objects = [*compiled, *prebuilt]
     env.PurgatoryRelocatable(ro, objects, linker_script=linker_script,
                              **overrides)
+    script = _linker_script(env, linker_script, {})
+    inputs = [*sources, *(s for o in prebuilt for s in o.sources),
+              *([script] if script is not None else [])]
+    if script is not None:
+        overrides["PURGATORY_LDSCRIPT_FLAGS"] = ["-T", script]
+    return _outputs(env, ro, objects, inputs, **overrides)
+
+
+def _kernel_purgatory(env, out, src, obj=None, variables=None):
+    """Kernel mode: SRC's own purgatory with Kbuild's commands (see
+    ``scons.kernel``); imported only by trees that use it."""
+    from . import kernel
+    return kernel.kernel_purgatory(env, out, src, obj, variables)
+
+
+def _validated_formats(env, overrides):
+    try:
+        return _validate_names(env, overrides)
+    except UserError as e:
+        raise _stop(e) from None
+
+
+def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
+             formats=None, **overrides):
+    """The gates, the embedded forms and the build record of a purgatory.ro
+    built by other means (kernel mode: by Kbuild's own link). Without
+    ``undefined_check`` (a node that fails when a symbol is undefined, as
+    Kbuild's purgatory.chk link) the tool's own full link gates it.
+    ``inputs``: the sources the record lists (their headers are scanned)."""
+    if formats is not None:
+        overrides["FORMATS"] = formats
+    chosen = _validated_formats(env, overrides)
+    ro = env.arg2nodes(relocatable, env.fs.File)[0]
+    directory, stem = ro.dir, os.path.splitext(ro.name)[0]
     outputs = []
     for form in chosen:
         name = directory.File(formats_default_output(form))
         outputs += getattr(env, FORM_BUILDERS[form])(name, ro, **overrides)
-    chk = env.PurgatoryUndefinedCheck(directory.File(stem + ".chk"), ro,
-                                      PURGATORY_GATED=outputs)
+    if undefined_check is None:
+        chk = env.PurgatoryUndefinedCheck(directory.File(stem + ".chk"), ro,
+                                          PURGATORY_GATED=outputs)[0]
+    else:
+        chk = env.arg2nodes(undefined_check, env.fs.File)[0]
     checked = env.PurgatoryCheck(directory.File(stem + ".check"), ro,
                                  PURGATORY_GATED=outputs)
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
-    inputs = [*sources, *(s for o in prebuilt for s in o.sources)]
+    objects = env.Flatten(list(objects))
     info = record.build_info_node(env, directory.File(stem + ".buildinfo"),
-                                  ro, outputs, inputs, objects,
-                                  _linker_script(env, linker_script, {}),
-                                  **overrides)
+                                  ro, outputs, inputs, objects, **overrides)
     _depend_on_binary(env, info, "CC")
     _depend_on_binary(env, info, "LD")
-    nodes = PurgatoryNodes([ro, chk[0], checked[0], *outputs, info[0]])
+    nodes = PurgatoryNodes([ro, chk, checked[0], *outputs, info[0]])
     nodes.objects, nodes.relocatable = objects, ro
-    nodes.undefined_check, nodes.check = chk[0], checked[0]
+    nodes.undefined_check, nodes.check = chk, checked[0]
     nodes.outputs, nodes.buildinfo = list(outputs), info[0]
     return nodes
 
@@ -608,6 +639,8 @@ def generate(env, **defaults):
     env.AddMethod(_object, "PurgatoryObject")
     env.AddMethod(_relocatable, "PurgatoryRelocatable")
     env.AddMethod(_purgatory, "Purgatory")
+    env.AddMethod(_outputs, "PurgatoryOutputs")
+    env.AddMethod(_kernel_purgatory, "KernelPurgatory")
     env.AddMethod(_install, "PurgatoryInstall")
     env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
 
