@@ -68,3 +68,4 @@ def test_abi_none_skips_the_kernel_symbol_rules(tmp_path):
         tmp_path, c_edits=[("purgatory_sha256_digest", "sha256_digest")])
     assert run_check(str(renamed)).returncode == 1
     assert run_check("--abi", "none", str(renamed)).returncode == 0
+

@@ -32,6 +32,15 @@ def patched(**fields):
     return patch
 
 
+def machine(number):
+    """Set e_machine (a kernel with a purgatory, whose contract differs)."""
+    def patch(path):
+        data = bytearray(path.read_bytes())
+        data[18:20] = number.to_bytes(2, "little")
+        path.write_bytes(bytes(data))
+    return patch
+
+
 def stripped(path):
     subprocess.run(["strip", "--strip-all", str(path)], check=True)
 
@@ -130,6 +139,9 @@ FIXTURES = {
     "debug-info-from-g": (
         dict(drop=["-g0"], add=["-g"]), None,
         "dead-weight", {"section": ".debug_aranges"}, "-g0"),
+    "s390-object": (
+        dict(), machine(22),
+        "unchecked-machine", {}, "only the ELF header was checked"),
     "unwind-tables": (
         dict(drop=["-fno-asynchronous-unwind-tables"]), None,
         "dead-weight", {"section": ".eh_frame"}, ".eh_frame"),

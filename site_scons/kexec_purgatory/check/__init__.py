@@ -14,7 +14,9 @@ from ..files import read_bytes
 from .elfobject import ElfObject
 from .finding import ERROR, WARNING, Finding, Problem
 from .header import header_problems, table_problems
-from .rules import ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID
+from .. import abi as contracts
+from .rules import (ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID,
+                    UNCHECKED_MACHINE_RULE)
 
 # Past this many findings of one rule, the rest are counted, not listed:
 # a vectorised loop alone gives hundreds of SIMD instructions.
@@ -33,6 +35,13 @@ def check_elf(data, name, abi=KERNEL_ABI):
         problems = header_problems(elf, data)
         if problems:
             return _findings(name, HEADER_RULE, problems)
+        machine = elf.header["e_machine"]
+        if machine in contracts.NOT_YET:
+            return _findings(name, UNCHECKED_MACHINE_RULE, [Problem(
+                f"{machine} ({contracts.NOT_YET[machine]}): this checker "
+                "knows the kernel's purgatory contract for "
+                f"{', '.join(m.NAME for m in contracts.ARCHITECTURES.values())}"
+                " only; only the ELF header was checked")])
         obj = ElfObject(elf, data, name)
         problems = table_problems(obj)
         if problems:

@@ -29,8 +29,16 @@ HEADER_RULE = Rule(
     "kexec_file_load refusing an object that is not a sane 64-bit "
     "little-endian x86_64 ET_REL, or misreading a damaged one", None)
 
+# Not a check of its own: what the checker says of an object of a machine
+# whose kernel loads a purgatory but whose contract it does not know yet.
+UNCHECKED_MACHINE_RULE = Rule(
+    "unchecked-machine", WARNING,
+    "a purgatory of s390x, ppc64 or riscv64 taken as checked when only its "
+    "ELF header was", None)
+
 RULES = (
     HEADER_RULE,
+    UNCHECKED_MACHINE_RULE,
     Rule("symtab", ERROR, "a stripped purgatory: no symbol can be found",
          symbols.check_symtab),
     Rule("abi-symbol", ERROR,
