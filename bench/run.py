@@ -75,6 +75,19 @@ FIGURES = {
         "host build of purgatory/sha256.c (purgatory flags) ÷ hashlib "
         "(OpenSSL), time for 64 MiB, one process",
         "(information)", None),
+    "kernel_clean_build_ratio": (
+        "kernel mode, clean build (Kbuild asked, then built), `scons "
+        "KERNEL=SRC KERNEL_O=OBJ` ÷ `make O=OBJ arch/x86/purgatory/`, "
+        "Debian 6.1 cloud-amd64",
+        "(information)", None),
+    "kernel_null_build_ratio": (
+        "kernel mode, null build, `scons KERNEL=SRC KERNEL_O=OBJ` ÷ "
+        "`make O=OBJ arch/x86/purgatory/`",
+        "≤ 1", lambda v: v <= 1.0),
+    "kernel_null_build_ms": (
+        "kernel mode, null build of `scons KERNEL=SRC KERNEL_O=OBJ`, ms "
+        "(no make, no compiler run)",
+        "≤ 500", lambda v: v <= 500.0),
     "check_ms": (
         "the checker on purgatory.ro, in process, its imports included "
         "(as the build's CHECK step pays them), ms",
@@ -224,6 +237,59 @@ def build_figures(run, reps, quick):
             clean["scons"], clean["make"], outputs_identical=identical),
         "null_build_ratio": ratio_figure(null["scons"], null["floor"]),
         "null_build_vs_make": ratio_figure(null["scons"], null["make"]),
+    }
+
+
+# ---------------------------------------------------------------- kernel mode
+
+def kernel_tree():
+    """(SRC, OBJ) of the tests' prepared Debian 6.1 cloud-amd64 tree."""
+    root = Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE",
+                               Path.home() / ".cache/kexec-purgatory/linux-6.1"))
+    src, obj = root / "src", root / "obj-cloud-amd64"
+    # Complete only once the stamp the tests write last is there.
+    if not (src / "Makefile").exists() or \
+            not (obj / ".kexec-purgatory-prepared").exists():
+        raise NotMeasured(f"not measured: no prepared kernel tree in {root} "
+                          "(python tests/linux_trees.py cloud-amd64 makes it)")
+    return src, obj
+
+
+def kernel_figures(run, work, reps, quick):
+    """kernel_clean_build_ratio, kernel_null_build_ratio, _ms: scons in
+    kernel mode against Kbuild itself on a copy of a prepared tree."""
+    require("make", "gcc", "ld")
+    src, prepared = kernel_tree()
+    obj = work / "kernel-obj"
+    shutil.copytree(prepared, obj, symlinks=True)
+    out = work / "kernel-out"
+    purgatory = obj / "arch/x86/purgatory"
+    scons = [*scons_command(), "-Q", f"KERNEL={src}", f"KERNEL_O={obj}",
+             f"O={out}"]
+    make = ["make", "-s", "-C", str(src), f"O={obj}", "arch/x86/purgatory/"]
+
+    def clean_make():
+        for path in purgatory.iterdir():
+            if path.name != "Makefile" and path.is_file():
+                path.unlink()
+    clean = alternate(reps, {
+        "scons": (lambda: shutil.rmtree(out, ignore_errors=True),
+                  run.command(scons)),
+        "make": (clean_make, run.command(make)),
+    })
+    null = alternate(reps if quick else reps * NULL_BUILD_REPS_FACTOR, {
+        "scons": (None, run.command(scons)),
+        "make": (None, run.command(make)),
+    })
+    identical = (out / "arch/x86/purgatory/purgatory.ro").read_bytes() == \
+        (purgatory / "purgatory.ro").read_bytes()
+    return {
+        "kernel_clean_build_ratio": ratio_figure(
+            clean["scons"], clean["make"], outputs_identical=identical),
+        "kernel_null_build_ratio": ratio_figure(null["scons"], null["make"]),
+        "kernel_null_build_ms": {
+            "value": summary(null["scons"])["median_ms"],
+            "ours": summary(null["scons"])},
     }
 
 
@@ -661,6 +727,9 @@ def measure(reps, work, quick):
         (("sha256_native_ratio",),
          lambda: sha256_native_figures(run, work, reps)),
         (("check_ms",), lambda: check_figures(run, reps)),
+        (("kernel_clean_build_ratio", "kernel_null_build_ratio",
+          "kernel_null_build_ms"),
+         lambda: kernel_figures(run, work, reps, quick)),
     )
     for keys, step in steps:
         print(f"bench: {', '.join(keys)}", file=sys.stderr, flush=True)

@@ -34,9 +34,11 @@ class Step:
 
 
 def _word(path):
-    """A pattern matching ``path`` as a whole word or as the end of an
-    option (``-Wp,-MMD,path``, ``-o path``, ``-Tpath``)."""
-    return re.compile(r"(?<![\w./-])" + re.escape(path) + r"(?![\w./-])")
+    """A pattern matching ``path`` as a shell word or the value of an option
+    (``-Wp,-MMD,path``, ``-T path``, ``--defsym=x=path``), never inside a
+    quoted string (``-DKBUILD_MODFILE='"arch/s390/purgatory/purgatory"'``
+    names the module, not a file)."""
+    return re.compile(r"(?<![^\s,=])" + re.escape(path) + r"(?=[\s;)]|$)")
 
 
 def _rewritten(command, moved):
