@@ -1,19 +1,51 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Prepared Debian Linux 6.1 trees for the kernel-mode tests, in a cache.
+"""Prepared Debian Linux trees for the kernel-mode tests, in a cache.
 
-``prepared(flavour)`` returns (SRC, OBJ): Debian's ``linux-source-6.1``
-extracted once, and an output directory per configuration flavour that went
-through ``make O=OBJ olddefconfig prepare`` and ``make O=OBJ
-arch/x86/purgatory/``, so it holds Kbuild's own purgatory.ro and .cmd files
-to compare with.  Downloads and extractions go to a temporary directory
-renamed when done, and an output directory counts only once the stamp file
-written last is there, so an interrupted run leaves nothing half-made behind.
+``prepared(name)`` returns a ``Tree``: Debian's kernel source extracted
+once per version, and an output directory per tree that went through
+``make O=OBJ olddefconfig prepare`` and ``make O=OBJ arch/ARCH/purgatory/``,
+so it holds Kbuild's own purgatory.ro and .cmd files to compare with.  A
+``Tree`` unpacks as (SRC, OBJ) and also says what the tree is: version,
+Kbuild's ARCH, CROSS_COMPILE, CC and LD, the make variables given to every
+make call on it, and ``kbuild_purgatory_dir``.  The names:
 
-The cache is ``$KEXEC_PURGATORY_KERNEL_CACHE`` or
-``~/.cache/kexec-purgatory/linux-6.1`` (about 210 MB; filling it takes about
-a minute).  Run this file to fill it ahead of the tests.  Kbuild's .cmd files
-in it hold the absolute path of ``src``: restore a cached copy at the same
-path, or delete it.
+- ``amd64``, ``cloud-amd64``, ``cloud-amd64-tweaked`` (``FLAVOURS``): Linux
+  6.1 from bookworm's ``linux-source-6.1`` and ``linux-config-6.1``, x86_64,
+  the machine's ``gcc``; the tweaked one flips options the 6.1 flag table
+  gates.
+- ``6.12-cloud-amd64``, ``6.12-s390x``, ``6.12-ppc64el``, ``6.12-riscv64``
+  (``TREES``): one bookworm-security ``linux-source-6.12`` (the ``~deb12u``
+  build, which Debian makes with gcc-12) with Debian's configs for each
+  architecture, built with gcc-12 and its cross compilers; KEXEC_FILE is
+  turned on for ppc64el and riscv64, where Debian leaves it off.
+- ``sid-amd64``: the newest ``linux-source-X.Y`` in Debian's unstable suite
+  (7.x), Debian's amd64 config from the same upload, built with gcc-12.
+
+Downloads and extractions go to a temporary directory renamed when done,
+and an output directory counts only once the stamp file written last is
+there, so an interrupted run leaves nothing half-made behind.
+
+Where: the 6.1 trees in ``$KEXEC_PURGATORY_KERNEL_CACHE`` if set, else in
+``linux-6.1`` under the cache root; the others in ``linux-6.12`` and
+``linux-sid`` under the cache root, which is
+``$KEXEC_PURGATORY_KERNEL_CACHE_ROOT`` or ``~/.cache/kexec-purgatory``.
+Sizes, measured on 2 cores: 6.1 about 210 MB kept (135 MB downloaded,
+about a minute); 6.12 about 240 MB kept for the four trees (160 MB
+downloaded); sid about 215 MB kept (165 MB downloaded); each new tree takes
+10 to 15 s to prepare once its source is extracted (about 25 s a source).
+Run this file (``python tests/linux_trees.py [NAME...]``) to fill the cache
+ahead of the tests.  Kbuild's .cmd files in it hold the absolute path of
+``src``: restore a cached copy at the same path, or delete it.  A cached
+source stays what it was when it was downloaded (sid's too): delete its
+directory to get the archive's newest.
+
+The 6.1 packages come with plain ``apt-get download`` from the machine's own
+sources.  The others come from suites the machine need not list
+(bookworm-backports, trixie, sid) and from other architectures, through a
+private apt configuration made in a temporary directory of the cache: its
+own sources list (on the mirrors the machine's apt uses), lists and package
+cache, given to ``apt-get`` with ``-o Dir::Etc::SourceList=...`` etc.;
+nothing under /etc/apt is written.
 
 Tests reach the trees only through conftest's ``kernel_trees`` fixture,
 which marks them ``kernel``; ``prepared`` refuses to run in a test without
@@ -22,13 +54,18 @@ each download, extraction and preparation it does.  Lock files in the cache
 keep concurrent runs (pytest-xdist's workers are separate processes) from
 preparing the same thing twice: the second waits for the first.
 
-Needs: apt-get (Debian 12 sources), make, gcc, bc, bison, flex, libelf-dev,
-libssl-dev, xz-utils.
+Needs: apt-get, make, gcc, bc, bison, flex, libelf-dev, libssl-dev,
+xz-utils; for the 6.12 and sid trees also gcc-12, and the cross compilers
+and binutils for s390x, ppc64el and riscv64 (``gcc-12-s390x-linux-gnu``,
+``binutils-s390x-linux-gnu``, ...: ``NotPrepared`` names what is missing).
 """
 
 import contextlib
+import dataclasses
 import fcntl
+import functools
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -59,6 +96,131 @@ FLAVOURS = {
         "--enable", "DEBUG_INFO_COMPRESSED",
     )),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One Debian kernel source, extracted once in the cache subdirectory
+    ``directory``, with the Debian configs its trees use.
+
+    ``package`` is the source package in ``suite`` (the newest version whose
+    number contains ``version_mark``), or None for the newest
+    ``linux-source-X.Y`` there.  ``configs`` maps a Debian architecture to
+    the suite its ``linux-config-X.Y`` comes from: from the source's own
+    suite it must be the source's version; from another suite, the newest
+    there.  ``arches``: the Kbuild architectures whose sources are kept."""
+    directory: str
+    suite: str
+    package: str | None
+    version_mark: str
+    configs: dict
+    arches: tuple
+
+    @property
+    def suites(self):
+        """(suite, architecture) pairs of the private sources list."""
+        pairs = {(self.suite, "amd64")}     # linux-source is Architecture: all
+        pairs.update((suite, arch) for arch, suite in self.configs.items())
+        return sorted(pairs)
+
+
+SOURCES = {
+    "6.12": Source(
+        directory="linux-6.12", suite="bookworm-security",
+        package="linux-source-6.12", version_mark="~deb12u",
+        configs={
+            "amd64": "bookworm-security",
+            "ppc64el": "bookworm-security",
+            # bookworm-security no longer carries s390x (Debian 12's LTS
+            # architectures are amd64, arm64, armhf, i386 and ppc64el): the
+            # s390x config comes from bookworm-backports' 6.12 (also built
+            # with gcc-12), a few stable releases older than the source.
+            "s390x": "bookworm-backports",
+            # Debian 12 has no riscv64: the config comes from trixie's 6.12
+            # (made for gcc-14; olddefconfig redoes it for gcc-12).
+            "riscv64": "trixie",
+        },
+        arches=("x86", "s390", "powerpc", "riscv")),
+    "sid": Source(
+        directory="linux-sid", suite="sid", package=None, version_mark="",
+        configs={"amd64": "sid"}, arches=("x86",)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """How one tree is made: its source, the Debian architecture and config
+    file, Kbuild's ARCH, the compilers, scripts/config edits, and whether
+    its .config must end with CONFIG_KEXEC_FILE=y."""
+    source: str
+    debian_arch: str
+    config: str
+    arch: str
+    cross_compile: str
+    cc: str
+    edits: tuple = ()
+    kexec_file: bool = True
+
+
+# A local rustc would change CONFIG_RUSTC_VERSION during olddefconfig (and
+# make syncconfig run again later): every make call on 6.12 and later gets
+# RUSTC pointing at nothing.
+NO_RUSTC = "/nonexistent"
+
+TREES = {
+    "6.12-cloud-amd64": Spec("6.12", "amd64", "config.amd64_none_cloud-amd64.xz",
+                             "x86", "", "gcc-12"),
+    # Debian leaves KEXEC_FILE off on s390x; 6.12's s390 builds its
+    # purgatory whenever the architecture supports kexec_file anyway.
+    "6.12-s390x": Spec("6.12", "s390x", "config.s390x_none_s390x.xz",
+                       "s390", "s390x-linux-gnu-", "s390x-linux-gnu-gcc-12",
+                       kexec_file=False),
+    "6.12-ppc64el": Spec("6.12", "ppc64el", "config.ppc64el_none_powerpc64le.xz",
+                         "powerpc", "powerpc64le-linux-gnu-",
+                         "powerpc64le-linux-gnu-gcc-12",
+                         edits=("--enable", "KEXEC_FILE")),
+    "6.12-riscv64": Spec("6.12", "riscv64", "config.riscv64_none_riscv64.xz",
+                         "riscv", "riscv64-linux-gnu-",
+                         "riscv64-linux-gnu-gcc-12",
+                         edits=("--enable", "KEXEC_FILE")),
+    "sid-amd64": Spec("sid", "amd64", "config.amd64_none_amd64.xz",
+                      "x86", "", "gcc-12"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Tree:
+    """A prepared tree: unpacks as (src, obj), and says how it was made.
+
+    ``make_vars`` are the variables given on the command line of every make
+    call on it (``make_args`` spells them ``VAR=value``); empty for the 6.1
+    trees, which use make's defaults (ARCH x86, the machine's gcc and ld).
+    ``debian`` names the Debian packages and config file it came from."""
+    name: str
+    version: str
+    arch: str
+    cross_compile: str
+    cc: str
+    ld: str
+    make_vars: dict
+    src: Path
+    obj: Path
+    debian: tuple = ()
+
+    @property
+    def kbuild_purgatory_dir(self):
+        """OBJ/arch/ARCH/purgatory: Kbuild's purgatory.ro and .cmd files."""
+        return self.obj / "arch" / self.arch / "purgatory"
+
+    @property
+    def make_args(self):
+        return [f"{var}={value}" for var, value in self.make_vars.items()]
+
+    def __iter__(self):
+        return iter((self.src, self.obj))
+
+
+NAMES = (*FLAVOURS, *TREES)
 
 BUILD_TOOLS = {"make": "make", "gcc": "gcc", "bc": "bc", "bison": "bison",
                "flex": "flex", "xz": "xz-utils", "apt-get": "apt"}
@@ -99,14 +261,20 @@ def _locked(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _announce(root):
-    """Say once a run where the trees are and whether they are there yet.
+def _ready(obj):
+    return (obj / STAMP).exists()
+
+
+def _announce():
+    """Say once a run where the trees are and which are there yet.
     pytest-xdist's workers share a run id: the first one to get here says
     it for all of them."""
     global _announced
     if _announced:
         return
     _announced = True
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run:
         with _locked(root / ".lock-announce"):
@@ -114,21 +282,34 @@ def _announce(root):
             if said.exists() and said.read_text() == run:
                 return
             said.write_text(run)
-    ready = sorted(p.name for p in root.glob("obj-*")
-                   if (p / STAMP).exists())
-    state = (f"prepared already: src, configs, {', '.join(ready)}"
-             if ready and (root / "src").exists() else
-             "not all there yet: what is missing is downloaded and prepared now"
-             " (about 135 MB downloaded, 210 MB kept, about a minute)")
-    where = ("from $KEXEC_PURGATORY_KERNEL_CACHE"
-             if "KEXEC_PURGATORY_KERNEL_CACHE" in os.environ else
-             "the default; $KEXEC_PURGATORY_KERNEL_CACHE moves it")
-    _say(f"Debian {' and '.join(PACKAGES)} in {root} ({where}), {state}")
+    old = cache_dir()
+    ready = [f for f in FLAVOURS if (old / "src").exists()
+             and _ready(old / f"obj-{f}")]
+    ready += [n for n in TREES if _ready(_obj_dir(n))]
+    missing = [n for n in NAMES if n not in ready]
+    where = ("from $KEXEC_PURGATORY_KERNEL_CACHE_ROOT"
+             if "KEXEC_PURGATORY_KERNEL_CACHE_ROOT" in os.environ else
+             "the default; $KEXEC_PURGATORY_KERNEL_CACHE_ROOT moves it")
+    where_6_1 = ("$KEXEC_PURGATORY_KERNEL_CACHE"
+                 if "KEXEC_PURGATORY_KERNEL_CACHE" in os.environ else
+                 "the 6.1 trees")
+    state = (f"prepared already: {', '.join(ready) or 'none'}"
+             + (f"; not yet, prepared when first used: {', '.join(missing)}"
+                " (up to about 460 MB downloaded, 670 MB kept, 3 minutes"
+                " on 2 cores for all)" if missing else ""))
+    _say(f"Debian kernel trees in {root} ({where}; {where_6_1} in {old}), "
+         f"{state}")
+
+
+def cache_root():
+    default = Path.home() / ".cache/kexec-purgatory"
+    return Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE_ROOT", default))
 
 
 def cache_dir():
-    default = Path.home() / ".cache/kexec-purgatory/linux-6.1"
-    return Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE", default))
+    """Where the 6.1 trees are."""
+    return Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE",
+                               cache_root() / "linux-6.1"))
 
 
 def _run(argv, cwd=None):
@@ -175,8 +356,16 @@ def _step_in_place(final, make, what):
     return final
 
 
-def _missing_tools():
-    return sorted({pkg for tool, pkg in BUILD_TOOLS.items()
+def _missing_tools(spec=None):
+    tools = dict(BUILD_TOOLS)
+    if spec is not None:
+        tools["dpkg-deb"] = "dpkg"
+        tools[spec.cc] = ("gcc-12" if not spec.cross_compile else
+                          f"gcc-12-{spec.cross_compile[:-1]}")
+        if spec.cross_compile:
+            tools[f"{spec.cross_compile}ld"] = \
+                f"binutils-{spec.cross_compile[:-1]}"
+    return sorted({pkg for tool, pkg in tools.items()
                    if not shutil.which(tool)})
 
 
@@ -227,54 +416,318 @@ def _prepare(src, configs, flavour):
     return make
 
 
-def _kbuild_purgatory(src, output=None):
+def _kbuild_purgatory(src, output=None, make_args=(), arch="x86"):
     """Configure, prepare and build Kbuild's purgatory (in ``output``, or
     in the tree); -j2: the machines running this are small and shared."""
     where = [f"O={output}"] if output else []
-    for goal in ("olddefconfig", "prepare", "arch/x86/purgatory/"):
-        _run(["make", "-s", "-j2", "-C", src, *where, goal])
+    for goal in ("olddefconfig", "prepare", f"arch/{arch}/purgatory/"):
+        _run(["make", "-s", "-j2", "-C", src, *where, *make_args, goal])
 
 
 def _run_bytes(argv):
     return subprocess.run(argv, check=True, capture_output=True).stdout
 
 
-def kbuild_command(obj, target):
-    """The command Kbuild ran for ``target`` of arch/x86/purgatory, from its
+# -- The 6.12 and sid trees: Debian's archive through a private apt setup --
+
+def _debian_mirrors():
+    """(archive, security archive) base URIs the machine's apt uses, from
+    the files `apt-get update` would fetch (printed, not fetched, with
+    empty private lists so the machine's own stay untouched and unlocked)."""
+    with tempfile.TemporaryDirectory() as lists:
+        os.mkdir(os.path.join(lists, "partial"))
+        out = _run(["apt-get", "update", "--print-uris",
+                    "-o", f"Dir::State::Lists={lists}"])
+    bases = {}
+    for base, suite in re.findall(r"'(\S+?)/dists/([^/]+)/(?:In)?Release'",
+                                  out):
+        kind = "security" if suite.endswith("-security") else "main"
+        if kind not in bases or "-" not in suite:
+            bases[kind] = base
+    if "main" not in bases:
+        raise NotPrepared("apt lists no Debian archive to download kernel "
+                          "packages from (apt-get update --print-uris "
+                          "names no dists/SUITE/InRelease)")
+    # A machine without the security archive: its usual place beside the
+    # main one.
+    security = bases.get("security", bases["main"].rstrip("/") + "-security")
+    return bases["main"], security
+
+
+class _PrivateApt:
+    """apt-get and apt-cache on a sources list, lists and package cache of
+    their own under ``where``: suites and architectures the machine's apt
+    does not list, without writing to /etc/apt or /var/lib/apt."""
+
+    def __init__(self, where, suites):
+        main, security = _debian_mirrors()
+        where.mkdir(parents=True)
+        (where / "lists/partial").mkdir(parents=True)
+        (where / "cache/archives/partial").mkdir(parents=True)
+        lines = []
+        for suite, arch in suites:
+            base = security if suite.endswith("-security") else main
+            lines.append(f"deb [arch={arch}] {base} {suite} main\n")
+        (where / "sources.list").write_text("".join(lines))
+        self.options = [
+            "-o", f"Dir::Etc::SourceList={where / 'sources.list'}",
+            "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", f"Dir::State::Lists={where / 'lists'}",
+            "-o", f"Dir::Cache={where / 'cache'}",
+            "-o", "Acquire::Languages=none",
+            # The cache is root's own: downloading as _apt could not write.
+            "-o", "APT::Sandbox::User=root",
+        ]
+        for arch in sorted({arch for _, arch in suites}):
+            self.options += ["-o", f"APT::Architectures::={arch}"]
+        _run(["apt-get", "-q", *self.options, "update"])
+
+    def candidates(self, package, suite):
+        """The versions of ``package`` (``name:arch``) in ``suite``, newest
+        first."""
+        out = _run(["apt-cache", *self.options, "madison", package])
+        versions = []
+        for line in out.splitlines():
+            fields = [f.strip() for f in line.split("|")]
+            if len(fields) == 3 and fields[2].split()[1].split("/")[0] == suite:
+                versions.append(fields[1])
+        return _newest_first(versions)
+
+    def names(self, prefix):
+        return _run(["apt-cache", *self.options, "pkgnames",
+                     prefix]).split()
+
+    def download(self, packages, cwd):
+        _run(["apt-get", "-q", *self.options, "download", *packages], cwd=cwd)
+
+
+def _newest_first(versions):
+    def compare(a, b):
+        if a == b:
+            return 0
+        newer = subprocess.run(["dpkg", "--compare-versions", a, "gt", b])
+        return -1 if newer.returncode == 0 else 1
+    return sorted(set(versions), key=functools.cmp_to_key(compare))
+
+
+def _series(package):
+    """'linux-source-6.12' -> (6, 12)."""
+    return tuple(map(int, package.rsplit("-", 1)[1].split(".")))
+
+
+def _download_source(source):
+    """Download the source package and its configs; write PACKAGES, one
+    ``name:arch=version suite`` a line."""
+    def make(tmp):
+        apt = _PrivateApt(tmp / ".apt", source.suites)
+        package = source.package
+        if package is None:
+            named = [n for n in apt.names("linux-source-")
+                     if re.fullmatch(r"linux-source-\d+\.\d+", n)
+                     and apt.candidates(n, source.suite)]
+            if not named:
+                raise NotPrepared(f"no linux-source-X.Y in {source.suite}")
+            package = max(named, key=_series)
+        versions = [v for v in apt.candidates(package, source.suite)
+                    if source.version_mark in v]
+        if not versions:
+            raise NotPrepared(f"no {package} with '{source.version_mark}' in "
+                              f"its version in {source.suite}")
+        version = versions[0]
+        wanted = [(package, "all", version, source.suite)]
+        config = package.replace("linux-source-", "linux-config-")
+        for arch, suite in sorted(source.configs.items()):
+            found = apt.candidates(f"{config}:{arch}", suite)
+            if suite == source.suite:
+                found = [v for v in found if v == version]
+            if not found:
+                raise NotPrepared(
+                    f"no {config}:{arch} in {suite}"
+                    + (f" at {version}" if suite == source.suite else ""))
+            wanted.append((config, arch, found[0], suite))
+        apt.download([f"{name}:{arch}={v}" if arch != "all" else f"{name}={v}"
+                      for name, arch, v, _ in wanted], cwd=tmp)
+        shutil.rmtree(tmp / ".apt")
+        (tmp / "PACKAGES").write_text("".join(
+            f"{name}:{arch}={v} {suite}\n" for name, arch, v, suite in wanted))
+    return make
+
+
+ALL_ARCHES = ("alpha", "arc", "arm", "arm64", "csky", "hexagon", "ia64",
+              "loongarch", "m68k", "microblaze", "mips", "nios2", "openrisc",
+              "parisc", "powerpc", "riscv", "s390", "sh", "sparc", "um",
+              "x86", "xtensa")
+
+
+def source_excludes(top, arches):
+    """What the purgatory and `make olddefconfig prepare` never read, as
+    tar patterns anchored at the tarball's top directory ``top`` (unanchored,
+    ``*/net/*.[ch]`` also drops include/net, which s390's asm-offsets
+    reads): sources of drivers, file systems, networking, sound and of the
+    architectures other than ``arches``, every device tree, tools' tests and
+    perf, and the documentation but Documentation/Kconfig.  Kconfig files
+    and Makefiles everywhere stay.  About 200 MB instead of 1.6 GB."""
+    patterns = [f"{top}/Documentation/[!K]*", f"{top}/drivers/*.[ch]",
+                f"{top}/sound/*.[ch]", f"{top}/net/*.[ch]",
+                f"{top}/fs/*.[ch]", f"{top}/arch/*/boot/dts",
+                f"{top}/tools/testing", f"{top}/tools/perf"]
+    patterns += [f"{top}/arch/{arch}/*.[chS]" for arch in ALL_ARCHES
+                 if arch not in arches]
+    return ["--anchored", *(f"--exclude={p}" for p in patterns)]
+
+
+def _extract_new_source(debs, source):
+    def make(tmp):
+        deb = next(debs.glob("linux-source-*_all.deb"))
+        _run(["dpkg-deb", "-x", deb, tmp / "deb"])
+        tarball = next((tmp / "deb/usr/src").glob("linux-source-*.tar.*"))
+        top = tarball.name.split(".tar.")[0]
+        _run(["tar", "-x", "-C", tmp, "--strip-components=1",
+              *source_excludes(top, source.arches), "-f", tarball])
+        shutil.rmtree(tmp / "deb")
+    return make
+
+
+def _extract_new_configs(debs):
+    """configs/ARCH/config.*.xz per Debian architecture, and PACKAGES."""
+    def make(tmp):
+        for deb in debs.glob("linux-config-*.deb"):
+            arch = deb.name.rsplit("_", 1)[1][:-len(".deb")]
+            _run(["dpkg-deb", "-x", deb, tmp / "deb"])
+            (tmp / arch).mkdir()
+            for packed in (tmp / "deb/usr/src").glob("linux-config-*/*.xz"):
+                os.replace(packed, tmp / arch / packed.name)
+            shutil.rmtree(tmp / "deb")
+        shutil.copy(debs / "PACKAGES", tmp / "PACKAGES")
+    return make
+
+
+def _source_dir(name):
+    return cache_root() / SOURCES[TREES[name].source].directory
+
+
+def _obj_dir(name):
+    return _source_dir(name) / f"obj-{name}"
+
+
+def _make_vars(spec):
+    make_vars = {"ARCH": spec.arch}
+    if spec.cross_compile:
+        make_vars["CROSS_COMPILE"] = spec.cross_compile
+    make_vars["CC"] = spec.cc
+    make_vars["RUSTC"] = NO_RUSTC
+    return make_vars
+
+
+def _prepare_new(name, src, configs):
+    spec = TREES[name]
+    make_vars = _make_vars(spec)
+
+    def make(tmp):
+        packed = configs / spec.debian_arch / spec.config
+        (tmp / ".config").write_bytes(_run_bytes(["xz", "-dc", packed]))
+        if spec.edits:
+            _run([src / "scripts/config", "--file", tmp / ".config",
+                  *spec.edits])
+        args = [f"{var}={value}" for var, value in make_vars.items()]
+        _kbuild_purgatory(src, tmp, args, spec.arch)
+        built = tmp / "arch" / spec.arch / "purgatory/purgatory.ro"
+        if not built.exists():
+            raise NotPrepared(f"make O={tmp} {' '.join(args)} "
+                              f"arch/{spec.arch}/purgatory/ built no {built}")
+    return make
+
+
+def kernel_version(src):
+    """'6.12.117' from SRC/Makefile."""
+    values = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)"
+                             r" = *(\S*)", (Path(src) / "Makefile").read_text(),
+                             re.M))
+    return (f"{values['VERSION']}.{values['PATCHLEVEL']}."
+            f"{values['SUBLEVEL']}{values.get('EXTRAVERSION', '')}")
+
+
+def _prepared_new(name):
+    spec = TREES[name]
+    missing = _missing_tools(spec)
+    if missing:
+        raise NotPrepared("missing build tools: apt-get install "
+                          + " ".join(missing + ["libelf-dev", "libssl-dev"]))
+    source = SOURCES[spec.source]
+    root = _source_dir(name)
+    root.mkdir(parents=True, exist_ok=True)
+    _announce()
+    src, configs = root / "src", root / "configs"
+    with _locked(root / ".lock-src"):
+        if not (src.exists() and configs.exists()):
+            debs = _step(root / "debs", _download_source(source),
+                         f"apt-get download the {spec.source} source and its "
+                         "Debian configs (about 165 MB)")
+            _step(src, _extract_new_source(debs, source),
+                  f"extracting {spec.source}'s source (what prepare and the "
+                  "purgatory read, about 200 MB)")
+            _step(configs, _extract_new_configs(debs),
+                  f"extracting {spec.source}'s Debian configs")
+            shutil.rmtree(debs)     # the cache does not need the packages
+    with _locked(root / f".lock-obj-{name}"):
+        obj = _step_in_place(
+            _obj_dir(name), _prepare_new(name, src, configs),
+            f"configuring {name} and running make olddefconfig prepare "
+            f"arch/{spec.arch}/purgatory/")
+    packages = (configs / "PACKAGES").read_text().splitlines()
+    config = next(p for p in packages if f":{spec.debian_arch}=" in p
+                  and "linux-config-" in p)
+    return Tree(name=name, version=kernel_version(src), arch=spec.arch,
+                cross_compile=spec.cross_compile, cc=spec.cc,
+                ld=f"{spec.cross_compile}ld", make_vars=_make_vars(spec),
+                src=src, obj=obj,
+                debian=(packages[0], f"{config} {spec.config}"))
+
+
+# -- Public -------------------------------------------------------------------
+
+def kbuild_command(obj, target, arch="x86"):
+    """The command Kbuild ran for ``target`` of arch/ARCH/purgatory, from its
     .cmd file in OBJ, as argv without the dependency-file option."""
-    cmd_file = Path(obj) / "arch/x86/purgatory" / f".{target}.cmd"
+    cmd_file = Path(obj) / f"arch/{arch}/purgatory" / f".{target}.cmd"
     first = cmd_file.read_text().splitlines()[0]
-    prefix = f"cmd_arch/x86/purgatory/{target} := "
-    if not first.startswith(prefix):
-        raise ValueError(f"{cmd_file}: unexpected first line {first!r}")
-    return [w for w in shlex.split(first[len(prefix):])
-            if not w.startswith("-Wp,-MMD,")]
+    for key in ("cmd", "savedcmd"):     # 6.1 says cmd_, 6.12 savedcmd_
+        prefix = f"{key}_arch/{arch}/purgatory/{target} := "
+        if first.startswith(prefix):
+            return [w for w in shlex.split(first[len(prefix):])
+                    if not w.startswith("-Wp,-MMD,")]
+    raise ValueError(f"{cmd_file}: unexpected first line {first!r}")
 
 
 def prepared_in_tree(flavour, where):
     """(SRC, SRC): a copy of the cached source tree at ``where``, configured
-    with ``flavour`` and prepared in the tree itself, as kernel developers
+    as ``flavour`` and prepared in the tree itself, as kernel developers
     often build, with Kbuild's purgatory built there too."""
-    src, obj = prepared(flavour)
-    tree = Path(where)
-    _run(["cp", "-a", src, tree])
-    shutil.copy(obj / ".config", tree / ".config")
-    _kbuild_purgatory(tree)
-    return tree, tree
+    tree = prepared(flavour)
+    copy = Path(where)
+    _run(["cp", "-a", tree.src, copy])
+    shutil.copy(tree.obj / ".config", copy / ".config")
+    _kbuild_purgatory(copy, make_args=tree.make_args, arch=tree.arch)
+    return copy, copy
 
 
-def prepared(flavour):
-    """(SRC, OBJ) of a prepared tree of ``flavour``; raises NotPrepared."""
+def prepared(name):
+    """The prepared tree ``name`` (one of NAMES): a ``Tree``, which unpacks
+    as (SRC, OBJ); raises NotPrepared."""
     if IN_KERNEL_TEST is False:
         raise RuntimeError("linux_trees.prepared() called from a test not "
                            "marked 'kernel': use the kernel_trees fixture")
+    if name in TREES:
+        return _prepared_new(name)
+    if name not in FLAVOURS:
+        raise KeyError(f"no kernel tree {name!r}; there are {', '.join(NAMES)}")
     missing = _missing_tools()
     if missing:
         raise NotPrepared("missing build tools: apt-get install "
                           + " ".join(missing + ["libelf-dev", "libssl-dev"]))
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
-    _announce(root)
+    _announce()
     src, configs = root / "src", root / "configs"
     with _locked(root / ".lock-src"):
         if not (src.exists() and configs.exists()):
@@ -286,14 +739,17 @@ def prepared(flavour):
             _step(configs, _extract_configs(debs),
                   "extracting linux-config-6.1")
             shutil.rmtree(debs)     # 135 MB the cache does not need to keep
-    with _locked(root / f".lock-obj-{flavour}"):
+    with _locked(root / f".lock-obj-{name}"):
         obj = _step_in_place(
-            root / f"obj-{flavour}", _prepare(src, configs, flavour),
-            f"configuring {flavour} and running make olddefconfig prepare "
+            root / f"obj-{name}", _prepare(src, configs, name),
+            f"configuring {name} and running make olddefconfig prepare "
             "arch/x86/purgatory/")
-    return src, obj
+    return Tree(name=name, version=kernel_version(src), arch="x86",
+                cross_compile="", cc="gcc", ld="ld", make_vars={},
+                src=src, obj=obj,
+                debian=(f"{' and '.join(PACKAGES)}", FLAVOURS[name][0]))
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or FLAVOURS:
-        print(*prepared(name))
+    for tree_name in sys.argv[1:] or NAMES:
+        print(*prepared(tree_name))
