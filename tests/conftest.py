@@ -105,9 +105,10 @@ def _to_terminal(config):
 
 @pytest.fixture(scope="session")
 def kernel_trees(request):
-    """tests/linux_trees.py, whose prepared(flavour) and
-    prepared_in_tree(flavour, where) give Debian 6.1 trees from the cache,
-    downloading and preparing what is missing; it says where, once."""
+    """tests/linux_trees.py, whose prepared(name) and
+    prepared_in_tree(name, where) give Debian trees (6.1, 6.12 for four
+    architectures, unstable's 7.x) from the cache, downloading and preparing
+    what is missing; it says where, once."""
     linux_trees.REPORT = _to_terminal(request.config)
     return linux_trees
 

@@ -29,10 +29,11 @@ Where: the 6.1 trees in ``$KEXEC_PURGATORY_KERNEL_CACHE`` if set, else in
 ``linux-6.1`` under the cache root; the others in ``linux-6.12`` and
 ``linux-sid`` under the cache root, which is
 ``$KEXEC_PURGATORY_KERNEL_CACHE_ROOT`` or ``~/.cache/kexec-purgatory``.
-Sizes, measured on 2 cores: 6.1 about 210 MB kept (135 MB downloaded,
-about a minute); 6.12 about 240 MB kept for the four trees (160 MB
-downloaded); sid about 215 MB kept (165 MB downloaded); each new tree takes
-10 to 15 s to prepare once its source is extracted (about 25 s a source).
+From an empty cache, measured on 2 cores one tree after the other: 6.1
+about 50 s for its three trees (135 MB downloaded, 210 MB kept); 6.12 about
+60 s for its four (175 MB downloaded with apt's lists, 230 MB kept: 20 s to
+download and extract the source, 6 to 10 s a tree); sid about 30 s (180 MB
+downloaded, 215 MB kept); all eight 2:20 and 660 MB.
 Run this file (``python tests/linux_trees.py [NAME...]``) to fill the cache
 ahead of the tests.  Kbuild's .cmd files in it hold the absolute path of
 ``src``: restore a cached copy at the same path, or delete it.  A cached
@@ -151,7 +152,7 @@ SOURCES = {
 class Spec:
     """How one tree is made: its source, the Debian architecture and config
     file, Kbuild's ARCH, the compilers, scripts/config edits, and whether
-    its .config must end with CONFIG_KEXEC_FILE=y."""
+    its .config must end with CONFIG_KEXEC_FILE=y (preparing fails if not)."""
     source: str
     debian_arch: str
     config: str
@@ -295,8 +296,8 @@ def _announce():
                  "the 6.1 trees")
     state = (f"prepared already: {', '.join(ready) or 'none'}"
              + (f"; not yet, prepared when first used: {', '.join(missing)}"
-                " (up to about 460 MB downloaded, 670 MB kept, 3 minutes"
-                " on 2 cores for all)" if missing else ""))
+                " (all eight from nothing: about 490 MB downloaded, 660 MB"
+                " kept, 2 to 3 minutes on 2 cores)" if missing else ""))
     _say(f"Debian kernel trees in {root} ({where}; {where_6_1} in {old}), "
          f"{state}")
 
@@ -431,27 +432,32 @@ def _run_bytes(argv):
 # -- The 6.12 and sid trees: Debian's archive through a private apt setup --
 
 def _debian_mirrors():
-    """(archive, security archive) base URIs the machine's apt uses, from
-    the files `apt-get update` would fetch (printed, not fetched, with
-    empty private lists so the machine's own stay untouched and unlocked)."""
+    """(archive, security archive) base URIs the machine's apt uses for its
+    own Debian release, from the files `apt-get update` would fetch
+    (printed, not fetched, with empty private lists so the machine's own
+    stay untouched and unlocked)."""
+    release = Path("/etc/os-release")
+    codename = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', release.read_text(),
+                               re.M) if release.exists() else ()
+                    ).get("VERSION_CODENAME", "")
     with tempfile.TemporaryDirectory() as lists:
         os.mkdir(os.path.join(lists, "partial"))
         out = _run(["apt-get", "update", "--print-uris",
                     "-o", f"Dir::State::Lists={lists}"])
     bases = {}
-    for base, suite in re.findall(r"'(\S+?)/dists/([^/]+)/(?:In)?Release'",
+    for base, suite in re.findall(r"'(\S+?)/dists/([^/']+)/(?:In)?Release'",
                                   out):
-        kind = "security" if suite.endswith("-security") else "main"
-        if kind not in bases or "-" not in suite:
-            bases[kind] = base
-    if "main" not in bases:
-        raise NotPrepared("apt lists no Debian archive to download kernel "
-                          "packages from (apt-get update --print-uris "
-                          "names no dists/SUITE/InRelease)")
-    # A machine without the security archive: its usual place beside the
-    # main one.
-    security = bases.get("security", bases["main"].rstrip("/") + "-security")
-    return bases["main"], security
+        bases.setdefault(suite, base)
+    if not codename or codename not in bases:
+        raise NotPrepared(
+            f"apt lists no Debian archive for this machine's release "
+            f"({codename or 'no VERSION_CODENAME in /etc/os-release'}) to "
+            "download kernel packages from")
+    # Without the security archive in the sources: its usual place beside
+    # the main one.
+    security = bases.get(f"{codename}-security",
+                         bases[codename].rstrip("/") + "-security")
+    return bases[codename], security
 
 
 class _PrivateApt:
@@ -625,12 +631,20 @@ def _prepare_new(name, src, configs):
 
     def make(tmp):
         packed = configs / spec.debian_arch / spec.config
+        if not packed.exists():
+            there = sorted(p.name for p in packed.parent.glob("config.*"))
+            raise NotPrepared(f"no Debian config {packed.name} in "
+                              f"{packed.parent}; there: {', '.join(there)}")
         (tmp / ".config").write_bytes(_run_bytes(["xz", "-dc", packed]))
         if spec.edits:
             _run([src / "scripts/config", "--file", tmp / ".config",
                   *spec.edits])
         args = [f"{var}={value}" for var, value in make_vars.items()]
         _kbuild_purgatory(src, tmp, args, spec.arch)
+        if (spec.kexec_file and "CONFIG_KEXEC_FILE=y"
+                not in (tmp / ".config").read_text().splitlines()):
+            raise NotPrepared(f"{tmp}/.config: KEXEC_FILE is not on after "
+                              f"make {' '.join(args)} olddefconfig")
         built = tmp / "arch" / spec.arch / "purgatory/purgatory.ro"
         if not built.exists():
             raise NotPrepared(f"make O={tmp} {' '.join(args)} "
@@ -662,7 +676,7 @@ def _prepared_new(name):
         if not (src.exists() and configs.exists()):
             debs = _step(root / "debs", _download_source(source),
                          f"apt-get download the {spec.source} source and its "
-                         "Debian configs (about 165 MB)")
+                         "Debian configs (about 175 MB with apt's lists)")
             _step(src, _extract_new_source(debs, source),
                   f"extracting {spec.source}'s source (what prepare and the "
                   "purgatory read, about 200 MB)")
