@@ -43,10 +43,10 @@ directory to get the archive's newest.
 The 6.1 packages come with plain ``apt-get download`` from the machine's own
 sources.  The others come from suites the machine need not list
 (bookworm-backports, trixie, sid) and from other architectures, through a
-private apt configuration made in a temporary directory of the cache: its
-own sources list (on the mirrors the machine's apt uses), lists and package
-cache, given to ``apt-get`` with ``-o Dir::Etc::SourceList=...`` etc.;
-nothing under /etc/apt is written.
+private apt configuration made in a temporary directory of the cache
+(tests/debian_archive.py): its own sources list (on the mirrors the
+machine's apt uses), lists and package cache, given to ``apt-get`` with
+``-o Dir::Etc::SourceList=...`` etc.; nothing under /etc/apt is written.
 
 Tests reach the trees only through conftest's ``kernel_trees`` fixture,
 which marks them ``kernel``; ``prepared`` refuses to run in a test without
@@ -64,7 +64,6 @@ and binutils for s390x, ppc64el and riscv64 (``gcc-12-s390x-linux-gnu``,
 import contextlib
 import dataclasses
 import fcntl
-import functools
 import os
 import re
 import shlex
@@ -73,6 +72,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import debian_archive
 
 PACKAGES = ("linux-source-6.1", "linux-config-6.1")
 
@@ -431,91 +432,6 @@ def _run_bytes(argv):
 
 # -- The 6.12 and sid trees: Debian's archive through a private apt setup --
 
-def _debian_mirrors():
-    """(archive, security archive) base URIs the machine's apt uses for its
-    own Debian release, from the files `apt-get update` would fetch
-    (printed, not fetched, with empty private lists so the machine's own
-    stay untouched and unlocked)."""
-    release = Path("/etc/os-release")
-    codename = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', release.read_text(),
-                               re.M) if release.exists() else ()
-                    ).get("VERSION_CODENAME", "")
-    with tempfile.TemporaryDirectory() as lists:
-        os.mkdir(os.path.join(lists, "partial"))
-        out = _run(["apt-get", "update", "--print-uris",
-                    "-o", f"Dir::State::Lists={lists}"])
-    bases = {}
-    for base, suite in re.findall(r"'(\S+?)/dists/([^/']+)/(?:In)?Release'",
-                                  out):
-        bases.setdefault(suite, base)
-    if not codename or codename not in bases:
-        raise NotPrepared(
-            f"apt lists no Debian archive for this machine's release "
-            f"({codename or 'no VERSION_CODENAME in /etc/os-release'}) to "
-            "download kernel packages from")
-    # Without the security archive in the sources: its usual place beside
-    # the main one.
-    security = bases.get(f"{codename}-security",
-                         bases[codename].rstrip("/") + "-security")
-    return bases[codename], security
-
-
-class _PrivateApt:
-    """apt-get and apt-cache on a sources list, lists and package cache of
-    their own under ``where``: suites and architectures the machine's apt
-    does not list, without writing to /etc/apt or /var/lib/apt."""
-
-    def __init__(self, where, suites):
-        main, security = _debian_mirrors()
-        where.mkdir(parents=True)
-        (where / "lists/partial").mkdir(parents=True)
-        (where / "cache/archives/partial").mkdir(parents=True)
-        lines = []
-        for suite, arch in suites:
-            base = security if suite.endswith("-security") else main
-            lines.append(f"deb [arch={arch}] {base} {suite} main\n")
-        (where / "sources.list").write_text("".join(lines))
-        self.options = [
-            "-o", f"Dir::Etc::SourceList={where / 'sources.list'}",
-            "-o", "Dir::Etc::SourceParts=/dev/null",
-            "-o", f"Dir::State::Lists={where / 'lists'}",
-            "-o", f"Dir::Cache={where / 'cache'}",
-            "-o", "Acquire::Languages=none",
-            # The cache is root's own: downloading as _apt could not write.
-            "-o", "APT::Sandbox::User=root",
-        ]
-        for arch in sorted({arch for _, arch in suites}):
-            self.options += ["-o", f"APT::Architectures::={arch}"]
-        _run(["apt-get", "-q", *self.options, "update"])
-
-    def candidates(self, package, suite):
-        """The versions of ``package`` (``name:arch``) in ``suite``, newest
-        first."""
-        out = _run(["apt-cache", *self.options, "madison", package])
-        versions = []
-        for line in out.splitlines():
-            fields = [f.strip() for f in line.split("|")]
-            if len(fields) == 3 and fields[2].split()[1].split("/")[0] == suite:
-                versions.append(fields[1])
-        return _newest_first(versions)
-
-    def names(self, prefix):
-        return _run(["apt-cache", *self.options, "pkgnames",
-                     prefix]).split()
-
-    def download(self, packages, cwd):
-        _run(["apt-get", "-q", *self.options, "download", *packages], cwd=cwd)
-
-
-def _newest_first(versions):
-    def compare(a, b):
-        if a == b:
-            return 0
-        newer = subprocess.run(["dpkg", "--compare-versions", a, "gt", b])
-        return -1 if newer.returncode == 0 else 1
-    return sorted(set(versions), key=functools.cmp_to_key(compare))
-
-
 def _series(package):
     """'linux-source-6.12' -> (6, 12)."""
     return tuple(map(int, package.rsplit("-", 1)[1].split(".")))
@@ -524,8 +440,7 @@ def _series(package):
 def _download_source(source):
     """Download the source package and its configs; write PACKAGES, one
     ``name:arch=version suite`` a line."""
-    def make(tmp):
-        apt = _PrivateApt(tmp / ".apt", source.suites)
+    def wanted_packages(apt):
         package = source.package
         if package is None:
             named = [n for n in apt.names("linux-source-")
@@ -551,8 +466,17 @@ def _download_source(source):
                     f"no {config}:{arch} in {suite}"
                     + (f" at {version}" if suite == source.suite else ""))
             wanted.append((config, arch, found[0], suite))
-        apt.download([f"{name}:{arch}={v}" if arch != "all" else f"{name}={v}"
-                      for name, arch, v, _ in wanted], cwd=tmp)
+        return wanted
+
+    def make(tmp):
+        try:
+            apt = debian_archive.PrivateApt(tmp / ".apt", source.suites)
+            wanted = wanted_packages(apt)
+            apt.download([f"{name}={v}" if arch == "all" else
+                          f"{name}:{arch}={v}"
+                          for name, arch, v, _ in wanted], cwd=tmp)
+        except debian_archive.AptFailed as e:
+            raise NotPrepared(str(e)) from None
         shutil.rmtree(tmp / ".apt")
         (tmp / "PACKAGES").write_text("".join(
             f"{name}:{arch}={v} {suite}\n" for name, arch, v, suite in wanted))
