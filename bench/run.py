@@ -244,8 +244,11 @@ def build_figures(run, reps, quick):
 
 def kernel_tree():
     """(SRC, OBJ) of the tests' prepared Debian 6.1 cloud-amd64 tree."""
+    # Where tests/linux_trees.py keeps the 6.1 trees.
+    cache_root = Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE_ROOT",
+                                     Path.home() / ".cache/kexec-purgatory"))
     root = Path(os.environ.get("KEXEC_PURGATORY_KERNEL_CACHE",
-                               Path.home() / ".cache/kexec-purgatory/linux-6.1"))
+                               cache_root / "linux-6.1"))
     src, obj = root / "src", root / "obj-cloud-amd64"
     # Complete only once the stamp the tests write last is there.
     if not (src / "Makefile").exists() or \

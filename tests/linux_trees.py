@@ -11,8 +11,8 @@ make call on it, and ``kbuild_purgatory_dir``.  The names:
 
 - ``amd64``, ``cloud-amd64``, ``cloud-amd64-tweaked`` (``FLAVOURS``): Linux
   6.1 from bookworm's ``linux-source-6.1`` and ``linux-config-6.1``, x86_64,
-  the machine's ``gcc``; the tweaked one flips options the 6.1 flag table
-  gates.
+  the machine's ``gcc``; the tweaked one flips options that change the
+  purgatory's commands (ftrace, IBT, -Os, stack initialisation, DWARF).
 - ``6.12-cloud-amd64``, ``6.12-s390x``, ``6.12-ppc64el``, ``6.12-riscv64``
   (``TREES``): one bookworm-security ``linux-source-6.12`` (the ``~deb12u``
   build, which Debian makes with gcc-12) with Debian's configs for each
@@ -82,7 +82,7 @@ FLAVOURS = {
     "amd64": ("config.amd64_none_amd64.xz", ()),
     "cloud-amd64": ("config.amd64_none_cloud-amd64.xz", ()),
     # The Debian flavours differ little where the purgatory is concerned;
-    # this one flips the options the flag table gates, to test the gates.
+    # this one flips options that change the purgatory's commands.
     "cloud-amd64-tweaked": ("config.amd64_none_cloud-amd64.xz", (
         "--disable", "FUNCTION_TRACER", "--disable", "STACK_TRACER",
         "--enable", "X86_KERNEL_IBT",
