@@ -254,3 +254,30 @@ def test_config_reader_keeps_set_options_and_unquotes_strings(tmp_path):
 
 def test_make_escapes_are_undone_as_make_would():
     assert kbuild.unescape("echo $$x $(pound)y") == "echo $x #y"
+
+
+# -- Every kind of tree: 6.12 on four architectures, and unstable's 7.x ------
+
+def cmd_file_command(directory, target):
+    """The command of a .cmd file (6.1: ``cmd_T :=``, 6.12: ``savedcmd_T :=``)."""
+    name = os.path.basename(target)
+    text = (Path(directory) / f".{name}.cmd").read_text()
+    for line in text.splitlines():
+        if line.startswith(("cmd_", "savedcmd_")) and " := " in line:
+            return kbuild.unescape(line.split(" := ", 1)[1])
+    raise AssertionError(f"{directory}/.{name}.cmd: no command line")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", tuple(linux_trees.TREES))
+def test_every_tree_kind_gets_kbuilds_commands_word_for_word(kernel_trees, name,
+                                                            tmp_path):
+    """Asked with nothing but the tree (the make variables it was configured
+    with are read back from it), Kbuild gives each purgatory step exactly
+    the command its .cmd file records."""
+    tree = kernel_trees.prepared(name)
+    found = ask(KernelTree(tree.src, tree.obj), tmp_path)
+    assert any(c.target.endswith("/purgatory.ro") for c in found)
+    for command in found:
+        assert command.command == cmd_file_command(
+            tree.kbuild_purgatory_dir, command.target), (name, command.target)

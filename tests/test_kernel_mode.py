@@ -267,3 +267,30 @@ def test_kernel_mode_build_record_names_kbuilds_commands_and_the_kernels_sources
     assert "arch/x86/purgatory/purgatory.c" in record["sources"]
     for path in (kernel_build["src"], kernel_build["obj"], kernel_build["out"]):
         assert str(path) not in text
+
+
+@pytest.mark.parametrize("name", tuple(linux_trees.TREES))
+def test_every_tree_kind_builds_kbuilds_purgatory_ro_byte_for_byte(
+        repo, tmp_path, kernel_trees, name):
+    """6.12 on x86_64, s390x, ppc64el and riscv64, and unstable's 7.x: the
+    same bytes as Kbuild's, from scons with nothing but the tree; the tree
+    is only read; a second run builds nothing."""
+    tree = kernel_trees.prepared(name)
+    before = tree_listing(tree.src), tree_listing(tree.obj)
+    out = tmp_path / "out"
+    result = run_scons(repo, f"KERNEL={tree.src}", f"KERNEL_O={tree.obj}",
+                       f"O={out}")
+    built = out / "arch" / tree.arch / "purgatory"
+    kbuilds = tree.kbuild_purgatory_dir
+    assert filecmp.cmp(built / "purgatory.ro", kbuilds / "purgatory.ro",
+                       shallow=False), name
+    assert (tree_listing(tree.src), tree_listing(tree.obj)) == before
+    kernel_line = next(line for line in result.stdout.splitlines()
+                       if line.startswith("  KERNEL  "))
+    assert kernel_line.startswith(f"  KERNEL  {tree.version} ")
+    record = json.loads((built / "purgatory.buildinfo").read_text())
+    assert record["purgatory.ro"]["sha256"]
+    again = run_scons(repo, f"KERNEL={tree.src}", f"KERNEL_O={tree.obj}",
+                      f"O={out}")
+    assert [line for line in again.stdout.splitlines()
+            if line.startswith("  ")] == [kernel_line]

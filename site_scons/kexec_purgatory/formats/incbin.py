@@ -61,8 +61,9 @@ def verify_object(obj, data, array_symbol, size_symbol):
             raise UserError(f"{obj}: {array_symbol} does not hold the "
                             f"{len(data)} bytes of purgatory.ro")
         at = size["st_value"]
+        order = "little" if elf.little_endian else "big"
         if size["st_size"] != 8 or \
-                int.from_bytes(rodata[at:at + 8], "little") != len(data):
+                int.from_bytes(rodata[at:at + 8], order) != len(data):
             raise UserError(f"{obj}: {size_symbol} is not the 8-byte "
                             f"value {len(data)}")
         if any(s["sh_type"] in ("SHT_RELA", "SHT_REL")

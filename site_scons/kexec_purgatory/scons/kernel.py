@@ -116,10 +116,13 @@ def kernel_purgatory(env, out, src, obj=None, variables=None, progress=print):
             f"Kbuild has no purgatory.ro step for arch/{tree.srcarch}/"
             "purgatory/ in this tree")
     chk = kernel_steps.find(steps, kernel_steps.UNDEFINED_CHECK)
-    # The record names sources relative to the kernel tree and its output
-    # directory by a placeholder, and lists Kbuild's commands.
+    # The tree's own toolchain assembles the .incbin check, links the gate
+    # where Kbuild has none, and is the one the record names. The record
+    # names sources relative to the kernel tree and its output directory
+    # by a placeholder, and lists Kbuild's commands.
+    ld = make_variables.get("LD") or make_variables.get("CROSS_COMPILE", "") + "ld"
     return env.PurgatoryOutputs(
-        nodes[ro.target], objects=objects, inputs=sources,
+        nodes[ro.target], CC=cc, LD=ld, objects=objects, inputs=sources,
         undefined_check=nodes[chk.target] if chk else None,
         PURGATORY_SOURCE_ROOT=env.Dir(str(tree.src)),
         PURGATORY_RECORD_PATHS={str(tree.obj): "<KERNEL_O>"},

@@ -453,11 +453,12 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
         outputs += getattr(env, FORM_BUILDERS[form])(name, ro, **overrides)
     if undefined_check is None:
         chk = env.PurgatoryUndefinedCheck(directory.File(stem + ".chk"), ro,
-                                          PURGATORY_GATED=outputs)[0]
+                                          PURGATORY_GATED=outputs,
+                                          **overrides)[0]
     else:
         chk = env.arg2nodes(undefined_check, env.fs.File)[0]
     checked = env.PurgatoryCheck(directory.File(stem + ".check"), ro,
-                                 PURGATORY_GATED=outputs)
+                                 PURGATORY_GATED=outputs, **overrides)
     env.Depends(checked, chk)
     env.Depends(outputs, [chk, checked])
     objects = env.Flatten(list(objects))
