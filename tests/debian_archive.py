@@ -26,14 +26,19 @@ class AptFailed(Exception):
     message says which."""
 
 
-def _run(argv, cwd=None):
+def run(argv, cwd=None, error=AptFailed):
+    """Run a command (C locale); its output, or ``error`` with the command
+    and the tail of what it printed."""
     result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
                             env=dict(os.environ, LC_ALL="C"))
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-        raise AptFailed(f"{' '.join(map(str, argv))} failed "
-                        f"({result.returncode}):\n" + "\n".join(tail))
+        raise error(f"{' '.join(map(str, argv))} failed "
+                    f"({result.returncode}):\n" + "\n".join(tail))
     return result.stdout
+
+
+_run = run
 
 
 def mirrors():

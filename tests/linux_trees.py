@@ -315,13 +315,7 @@ def cache_dir():
 
 
 def _run(argv, cwd=None):
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
-                            env=dict(os.environ, LC_ALL="C"))
-    if result.returncode != 0:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-        raise NotPrepared(f"{' '.join(map(str, argv))} failed "
-                          f"({result.returncode}):\n" + "\n".join(tail))
-    return result.stdout
+    return debian_archive.run(argv, cwd, error=NotPrepared)
 
 
 def _step(final, make, what):
