@@ -281,3 +281,16 @@ def test_every_tree_kind_gets_kbuilds_commands_word_for_word(kernel_trees, name,
     for command in found:
         assert command.command == cmd_file_command(
             tree.kbuild_purgatory_dir, command.target), (name, command.target)
+
+
+@pytest.mark.slow
+def test_kcflags_and_w_go_through_to_kbuild_and_ask_again(kernel_trees, tmp_path):
+    """Kbuild-only variables are Kbuild's business: they reach its
+    commands, and a new value is a new answer (the cache key has it)."""
+    src, obj = kernel_trees.prepared("cloud-amd64")
+    tree = KernelTree(src, obj)
+    plain = ask(tree, tmp_path)
+    tuned = ask(tree, tmp_path, KCFLAGS="-DKEXEC_PURGATORY_PASSED", W="1")
+    sha = next(c.command for c in tuned if c.target.endswith("/sha256.o"))
+    assert "-DKEXEC_PURGATORY_PASSED" in sha and "-Wextra" in sha
+    assert not any("-DKEXEC_PURGATORY_PASSED" in c.command for c in plain)
