@@ -71,3 +71,17 @@ def test_loader_reads_the_entry_rule_from_the_abi(built):
     assert loaded.abi is x86_64
     assert loaded.entry_source == x86_64.ENTRY_SYMBOL
     assert loaded.entry == loaded.symbol_address(x86_64.ENTRY_SYMBOL)
+
+
+@pytest.mark.parametrize("module", sorted(abi.ARCHITECTURES.values(),
+                                          key=lambda m: m.NAME),
+                         ids=lambda m: m.NAME)
+def test_every_architecture_provides_the_whole_interface(module):
+    missing = [name for name in abi.INTERFACE if not hasattr(module, name)]
+    assert not missing, f"{module.NAME}: {missing}"
+    assert abi.for_machine(module.E_MACHINE) is module
+    for number, rtype in module.RELOCATIONS.items():
+        for attribute in ("name", "width", "pc_relative", "anywhere", "fits",
+                          "apply"):
+            assert hasattr(rtype, attribute), (module.NAME, number, attribute)
+    assert module.ENTRY_SYMBOL in module.SYMBOLS

@@ -5,7 +5,9 @@
 (pyelftools' spelling, e.g. ``"EM_X86_64"``); each module holds the
 symbols and their sizes, the entry rule, the regions table, the relocation
 types the kernel's loader applies with their overflow rules, and the
-instruction classes a purgatory must not use.
+instruction classes a purgatory must not use. Every module provides the
+names in ``INTERFACE`` (tests/test_abi.py holds each to it); the loader,
+the checker and the emulator read nothing else.
 """
 
 from ..errors import UserError
@@ -17,6 +19,27 @@ ARCHITECTURES = {x86_64.E_MACHINE: x86_64}
 # yet (pyelftools' names -> the machine's name): their objects get the
 # ELF-header rule only, and a warning saying so.
 NOT_YET = {"EM_S390": "s390x", "EM_PPC64": "ppc64", "EM_RISCV": "riscv64"}
+
+
+# What every architecture's module defines (see x86_64.py for each):
+INTERFACE = (
+    # identity
+    "NAME", "E_MACHINE", "ELF_CLASS", "LITTLE_ENDIAN",
+    # placement: the page size and the lowest address the kernel uses
+    "PAGE_SIZE", "MIN_LOAD_ADDRESS",
+    # symbols the kernel reads or writes: {name: exact size or None}
+    "SYMBOLS", "ENTRY_SYMBOL", "ENTRY_FROM_SYMBOL", "ENTRY_FROM_E_ENTRY",
+    "ENTRY_RULES",
+    # relocations: {number: object with name, width, pc_relative,
+    # anywhere, fits(value), apply(image, at, value, place, section)},
+    # names for messages, and whether SHT_REL is refused
+    "RELOCATIONS", "relocation_name", "RELA_ONLY", "U64",
+    # instructions a purgatory must not use, in capstone's names
+    "CAPSTONE", "CAPSTONE_CONSTANTS", "CAPSTONE_PREFIX", "FORBIDDEN_GROUPS",
+    "FORBIDDEN_REGISTERS", "GENERAL_PURPOSE_INSTRUCTIONS",
+    "STATE_SAVE_INSTRUCTIONS", "STATE_SAVE_CLASS", "CLASS_RANK",
+    "INSTRUCTION_ADVICE",
+)
 
 
 def for_machine(e_machine, name="object"):

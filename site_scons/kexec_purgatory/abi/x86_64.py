@@ -121,6 +121,15 @@ class RelocationType:
             return None
         return (value & ((1 << 8 * self.width) - 1)).to_bytes(self.width, "little")
 
+    def apply(self, image, at, value, place, section):
+        """Patch ``image`` at offset ``at`` (the loader's interface, see
+        ``abi``); False when the kernel would report an overflow."""
+        data = self.encode(value, place)
+        if data is None:
+            return False
+        image[at:at + len(data)] = data
+        return True
+
 
 RELOCATIONS = {r.number: r for r in (
     RelocationType(0, "R_X86_64_NONE", 0, False, "none", True),
@@ -167,6 +176,16 @@ def relocation_name(number):
 RELA_ONLY = True
 
 # --- Instructions ---------------------------------------------------------
+# capstone's decoder for this machine, and where its names live.
+CAPSTONE = ("CS_ARCH_X86", "CS_MODE_64")
+CAPSTONE_CONSTANTS = "x86_const"
+CAPSTONE_PREFIX = "X86_"
+# Bytes at least one of which every x87/MMX/SSE/AVX/AVX-512 encoding holds:
+# 0F (two-byte map: MMX, SSE, 3DNow!), C4/C5 (VEX), 62 (EVEX), 8F (XOP),
+# D8-DF (x87), 9B (fwait). Only instructions holding one are decoded fully.
+PREFILTER_BYTES = b"\x0f\xc4\xc5\x62\x8f\x9b" + bytes(range(0xD8, 0xE0))
+INSTRUCTION_ADVICE = ("the purgatory runs with x87/SSE/AVX disabled (build "
+                      "with -mgeneral-regs-only, -march=x86-64 at most)")
 # CR4.OSFXSR and OSXSAVE are clear in purgatory, so these classes fault
 # (#UD) or corrupt state the next kernel relies on. Spelled as capstone
 # names (X86_GRP_*, X86_REG_* patterns, X86_INS_*), turned into capstone's

@@ -12,59 +12,62 @@ VEX, EVEX or XOP opcode (a sound superset of every instruction of interest).
 """
 
 import bisect
+import functools
+import importlib
 import re
 
 import capstone
-from capstone import x86_const as X86
 
-from .. import abi
 from .finding import Problem
 
-# Bytes at least one of which every x87/MMX/SSE/AVX/AVX-512 encoding contains:
-# 0F (two-byte map: MMX, SSE, 3DNow!), C4/C5 (VEX), 62 (EVEX), 8F (XOP),
-# D8-DF (x87), 9B (fwait).
-ESCAPE_BYTES = frozenset(b"\x0f\xc4\xc5\x62\x8f\x9b" + bytes(range(0xD8, 0xE0)))
+
+class Classifier:
+    """What the ABI module forbids, in one capstone's numbers: which class
+    (x87, SSE, vector, FP...) an instruction belongs to, if any."""
+
+    def __init__(self, module):
+        constants = importlib.import_module(f"capstone.{module.CAPSTONE_CONSTANTS}")
+        prefix = module.CAPSTONE_PREFIX
+        families = [(re.compile(p), kind) for p, kind in module.FORBIDDEN_REGISTERS]
+        self.register_kind = {}
+        for name, value in vars(constants).items():
+            if name.startswith(f"{prefix}REG_"):
+                for pattern, kind in families:
+                    if pattern.fullmatch(name[len(prefix) + 4:]):
+                        self.register_kind[value] = kind
+        self.group_kind = {getattr(constants, f"{prefix}GRP_{group}"): kind
+                           for group, kind in module.FORBIDDEN_GROUPS.items()
+                           if hasattr(constants, f"{prefix}GRP_{group}")}
+
+        def ids(names):
+            return [getattr(constants, f"{prefix}INS_{n}") for n in names
+                    if hasattr(constants, f"{prefix}INS_{n}")]
+        self.general_purpose = frozenset(ids(module.GENERAL_PURPOSE_INSTRUCTIONS))
+        self.state_save = dict.fromkeys(ids(module.STATE_SAVE_INSTRUCTIONS),
+                                        module.STATE_SAVE_CLASS)
+        self.rank = module.CLASS_RANK
+        self.prefilter = frozenset(getattr(module, "PREFILTER_BYTES", b""))
+        self.capstone = (getattr(capstone, module.CAPSTONE[0]),
+                         functools.reduce(lambda a, b: a | b,
+                                          (getattr(capstone, m) for m in module.CAPSTONE[1:])))
+        self.advice = module.INSTRUCTION_ADVICE
+
+    def kind(self, insn):
+        """The widest forbidden class the instruction touches, or None."""
+        if insn.id in self.state_save:
+            return self.state_save[insn.id]
+        reads, writes = insn.regs_access()
+        kinds = {self.register_kind[r] for r in (*reads, *writes)
+                 if r in self.register_kind}
+        if insn.id not in self.general_purpose:
+            kinds.update(self.group_kind[g] for g in insn.groups
+                         if g in self.group_kind)
+        return max(kinds, key=self.rank.__getitem__, default=None)
 
 
-X86_ABI = abi.x86_64
-
-
-def _register_kinds():
-    """capstone register id -> class, for every register the ABI forbids."""
-    families = [(re.compile(p), kind) for p, kind in X86_ABI.FORBIDDEN_REGISTERS]
-    kinds = {}
-    for name, value in vars(X86).items():
-        if name.startswith("X86_REG_"):
-            for pattern, kind in families:
-                if pattern.fullmatch(name[len("X86_REG_"):]):
-                    kinds[value] = kind
-    return kinds
-
-
-def _ids(prefix, names):
-    """capstone's numbers for the names this capstone version knows."""
-    return [getattr(X86, prefix + n) for n in names if hasattr(X86, prefix + n)]
-
-
-REGISTER_KIND = _register_kinds()
-GROUP_KIND = {getattr(X86, f"X86_GRP_{group}"): kind
-              for group, kind in X86_ABI.FORBIDDEN_GROUPS.items()
-              if hasattr(X86, f"X86_GRP_{group}")}
-GENERAL_PURPOSE_IDS = frozenset(_ids("X86_INS_", X86_ABI.GENERAL_PURPOSE_INSTRUCTIONS))
-STATE_SAVE_IDS = dict.fromkeys(_ids("X86_INS_", X86_ABI.STATE_SAVE_INSTRUCTIONS),
-                               X86_ABI.STATE_SAVE_CLASS)
-KIND_RANK = X86_ABI.CLASS_RANK
-
-
-def simd_kind(insn):
-    """'x87', 'MMX', 'SSE', 'AVX', 'AVX-512' (the widest seen) or None."""
-    if insn.id in STATE_SAVE_IDS:
-        return STATE_SAVE_IDS[insn.id]
-    reads, writes = insn.regs_access()
-    kinds = {REGISTER_KIND[r] for r in (*reads, *writes) if r in REGISTER_KIND}
-    if insn.id not in GENERAL_PURPOSE_IDS:
-        kinds.update(GROUP_KIND[g] for g in insn.groups if g in GROUP_KIND)
-    return max(kinds, key=KIND_RANK.__getitem__, default=None)
+@functools.lru_cache(maxsize=None)
+def classifier(module):
+    return Classifier(module)
 
 
 def code_ranges(obj, section_index, size):
@@ -97,13 +100,14 @@ def function_namer(obj, section_index):
     return name
 
 
-def candidates(md, code, start, end):
+def candidates(md, code, start, end, prefilter):
     """Addresses and sizes of the instructions in [start, end) that might be
-    x87/SIMD, from a pass without details; undecodable bytes are skipped."""
+    forbidden, from a pass without details (with ``prefilter``, only those
+    holding one of its bytes); undecodable bytes are skipped."""
     pos = start
     while pos < end:
         for address, size, _, _ in md.disasm_lite(code[pos:end], pos):
-            if not ESCAPE_BYTES.isdisjoint(code[address:address + size]):
+            if not prefilter or not prefilter.isdisjoint(code[address:address + size]):
                 yield address, size
             pos = address + size
         if pos < end:
@@ -111,7 +115,8 @@ def candidates(md, code, start, end):
 
 
 def check_instructions(obj):
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    rules = classifier(obj.abi)
+    md = capstone.Cs(*rules.capstone)
     for index, sec in enumerate(obj.sections):
         if sec not in obj.exec_sections or sec["sh_type"] == "SHT_NOBITS":
             continue
@@ -119,20 +124,20 @@ def check_instructions(obj):
         namer = function_namer(obj, index)
         for start, end in code_ranges(obj, index, len(code)):
             md.detail = False
-            found = list(candidates(md, code, start, end))
+            found = list(candidates(md, code, start, end, rules.prefilter))
             md.detail = True
             for address, size in found:
                 for insn in md.disasm(code[address:address + size], address, 1):
-                    kind = simd_kind(insn)
+                    kind = rules.kind(insn)
                     if kind:
-                        yield _problem(sec.name, insn, kind, namer(address))
+                        yield _problem(sec.name, insn, kind, namer(address),
+                                       rules.advice)
 
 
-def _problem(section, insn, kind, function):
+def _problem(section, insn, kind, function, advice):
     text = f"{insn.mnemonic} {insn.op_str}".strip()
     inside = f" ({function[0]}+{function[1]:#x})" if function else ""
     return Problem(f"{kind} instruction '{text}' at {section}+{insn.address:#x}"
-                   f"{inside}: the purgatory runs with x87/SSE/AVX disabled "
-                   f"(build with -mgeneral-regs-only, -march=x86-64 at most)",
+                   f"{inside}: {advice}",
                    symbol=function[0] if function else None, section=section,
                    offset=insn.address, instruction=text)
