@@ -29,6 +29,7 @@ from unicorn import (UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_INVALID,
 from unicorn.x86_const import UC_X86_REG_EFLAGS, UC_X86_REG_RIP
 
 from .. import abi
+from ..errors import UserError
 from ..elf import loader
 from . import segments as seg
 from .address_space import AddressSpace, page_align
@@ -276,6 +277,18 @@ def _judge_arrival(machine, result):
                           f"{len(GENERAL_REGISTERS)} registers as set")
 
 
+def machine_of(module, name):
+    """The emulation of another architecture: the module
+    ``emulate/<abi NAME>.py`` with ``run(loaded, spec, corruption,
+    max_instructions) -> RunResult``."""
+    import importlib
+    try:
+        return importlib.import_module(f"{__package__}.{module.NAME}")
+    except ModuleNotFoundError:
+        raise UserError(f"{name}: no emulator for {module.NAME} purgatories "
+                        "here yet (check and load work)") from None
+
+
 def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
         max_instructions=None):
@@ -283,6 +296,9 @@ def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
     segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
     applied after the digest was taken. Returns a RunResult."""
     loaded = loader.load(data, name, address, entry_from)
+    if loaded.abi is not X86:
+        return machine_of(loaded.abi, name).run(
+            loaded, spec, corruption, max_instructions)
     space = AddressSpace(X86.IDENTITY_MAP_LIMIT, PAGE_SIZE)
     space.reserve(loaded.address, page_align(len(loaded.image), PAGE_SIZE), f"the purgatory {name}")
     segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
