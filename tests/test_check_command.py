@@ -5,6 +5,7 @@ import json
 
 import mini_purgatory
 from mini_purgatory import run_check
+from conftest import kexec_purgatory_cli
 
 JSON_FIELDS = ["file", "severity", "rule", "message", "symbol", "section",
                "offset", "relocation", "instruction"]
@@ -69,3 +70,12 @@ def test_abi_none_skips_the_kernel_symbol_rules(tmp_path):
     assert run_check(str(renamed)).returncode == 1
     assert run_check("--abi", "none", str(renamed)).returncode == 0
 
+
+
+def test_an_arm64_object_is_refused_in_one_line_saying_why(tmp_path):
+    from test_diff import machine_object
+    obj = machine_object(tmp_path, "arm64", bytes.fromhex("c0035fd6"), 183)
+    result = kexec_purgatory_cli("check", obj)
+    assert result.returncode == 1
+    assert result.stdout.strip().endswith(
+        "error: elf-header: AArch64: kexec_file loads no purgatory on arm64")

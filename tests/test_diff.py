@@ -160,3 +160,32 @@ def test_diff_names_relocation_types_newer_than_pyelftools_by_the_abi_table(tmp_
     assert result.returncode == 1, result.stderr
     assert "GOTPCRELX" in result.stdout, result.stdout
     assert "<unknown>" not in result.stdout and "type 41" not in result.stdout
+
+
+
+def machine_object(tmp_path, name, code, e_machine):
+    """A gcc object whose .text is replaced by ``code`` and whose e_machine
+    is patched: a relocatable of another machine, without its compiler."""
+    import elf_objects
+    obj = elf_objects.compile_c(tmp_path, name, "int f(void) { return 0; }\n", ["-O2"])
+    code_file = tmp_path / f"{name}.bin"
+    code_file.write_bytes(code)
+    subprocess.run(["objcopy", f"--update-section=.text={code_file}", str(obj)],
+                   check=True)
+    data = bytearray(obj.read_bytes())
+    data[18:20] = e_machine.to_bytes(2, "little")
+    obj.write_bytes(bytes(data))
+    return obj
+
+
+def test_diff_disassembles_each_machine_as_itself(tmp_path):
+    """An AArch64 object is decoded as AArch64, not as x86: the first
+    differing instruction reads as arm64's mov."""
+    em_aarch64 = 183
+    a = machine_object(tmp_path, "a", bytes.fromhex("20008052c0035fd6"), em_aarch64)
+    b = machine_object(tmp_path, "b", bytes.fromhex("40008052c0035fd6"), em_aarch64)
+    status, report = diff_json(a, b)
+    assert status == 1
+    [text] = [s for s in report["sections"] if s["name"] == ".text"]
+    assert text["instructions"]["a"][0]["text"] == "mov w0, #1"
+    assert text["instructions"]["b"][0]["text"] == "mov w0, #2"

@@ -47,6 +47,21 @@ def for_machine(e_machine, name="object"):
     try:
         return ARCHITECTURES[e_machine]
     except KeyError:
-        known = ", ".join(m.NAME for m in ARCHITECTURES.values())
-        raise UserError(f"{name}: {e_machine} has no purgatory ABI here "
-                        f"(known: {known})") from None
+        raise UserError(f"{name}: {refusal(e_machine)}") from None
+
+
+def refusal(e_machine):
+    """Why an object of ``e_machine`` is no purgatory this tool can take."""
+    if e_machine in NO_PURGATORY:
+        label, arch = NO_PURGATORY[e_machine]
+        return f"{label}: kexec_file loads no purgatory on {arch}"
+    known = ", ".join(m.NAME for m in ARCHITECTURES.values())
+    return f"{e_machine} has no purgatory ABI here (known: {known})"
+
+
+# Machines with kexec_file but no purgatory: arm64 and parisc hand over in
+# the kernel (arch/arm64/kernel/machine_kexec_file.c loads none), and
+# LoongArch's kexec_file (2025) loads none either.
+NO_PURGATORY = {"EM_AARCH64": ("AArch64", "arm64"),
+                "EM_PARISC": ("PA-RISC", "parisc"),
+                "EM_LOONGARCH": ("LoongArch", "loongarch")}

@@ -43,9 +43,7 @@ def header_problems(elf, data):
     machine = header["e_machine"]
     module = abi.ARCHITECTURES.get(machine)
     if module is None and machine not in abi.NOT_YET:
-        names = ", ".join(m.NAME for m in abi.ARCHITECTURES.values())
-        problems.append(Problem(f"e_machine is {machine}: no purgatory ABI is "
-                                f"known for it here (known: {names})"))
+        problems.append(Problem(abi.refusal(machine)))
     order, data_encoding = _byte_order(module), header["e_ident"]["EI_DATA"]
     if order is not None and data_encoding != order:
         endian = "little" if order == "ELFDATA2LSB" else "big"

@@ -52,18 +52,52 @@ def hex_context(data, offset):
     return {"offset": start, "hex": row.hex(" ")}
 
 
-def _disassemble(code):
+# capstone's decoder for machines without a purgatory ABI here (arm64's
+# kexec_file loads no purgatory, but its objects can still be compared).
+_OTHER_DECODERS = {
+    "EM_AARCH64": (("CS_ARCH_ARM64", "CS_ARCH_AARCH64"), ("CS_MODE_ARM",)),
+    "EM_386": (("CS_ARCH_X86",), ("CS_MODE_32",)),
+}
+
+
+def decoder(elf):
+    """capstone's (arch, mode) for an object's machine, each architecture
+    decoded as itself; None when capstone has no decoder for it."""
     import capstone           # only needed for executable sections
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    machine = elf.header["e_machine"]
+    module = abi.ARCHITECTURES.get(machine)
+    if module is not None:
+        arch_names, mode_names = (module.CAPSTONE[0],), module.CAPSTONE[1:]
+    elif machine in _OTHER_DECODERS:
+        arch_names, mode_names = _OTHER_DECODERS[machine]
+    else:
+        return None
+    arch = next((getattr(capstone, n) for n in arch_names
+                 if hasattr(capstone, n)), None)
+    if arch is None or not all(hasattr(capstone, m) for m in mode_names):
+        return None
+    mode = 0
+    for name in mode_names:
+        mode |= getattr(capstone, name)
+    return arch, mode
+
+
+def _disassemble(code, decoded_as):
+    import capstone
+    md = capstone.Cs(*decoded_as)
     md.skipdata = True
     return [(insn.address, bytes(insn.bytes), f"{insn.mnemonic} {insn.op_str}".strip())
             for insn in md.disasm(code, 0)]
 
 
-def first_different_instructions(a, b):
+def first_different_instructions(a, b, decoded_as=None):
     """From the first instruction whose address or bytes differ, a few
-    instructions of each side (decoded from the start of the section)."""
-    ia, ib = _disassemble(a), _disassemble(b)
+    instructions of each side (decoded from the start of the section, as
+    ``decoded_as``, capstone's (arch, mode); default x86_64)."""
+    if decoded_as is None:
+        import capstone
+        decoded_as = (capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    ia, ib = _disassemble(a, decoded_as), _disassemble(b, decoded_as)
     i = next((k for k, (x, y) in enumerate(zip(ia, ib)) if x[:2] != y[:2]),
              min(len(ia), len(ib)))
 
@@ -87,7 +121,7 @@ def _sections(elf):
     return result
 
 
-def _section_difference(name, sa, sb):
+def _section_difference(name, sa, sb, decoded_as=None):
     entry = {"name": name}
     for side, s in (("a", sa), ("b", sb)):
         entry[side] = None if s is None else {
@@ -106,8 +140,9 @@ def _section_difference(name, sa, sb):
         entry["first_difference"] = offset
         entry["context"] = {"a": hex_context(data_a, offset),
                             "b": hex_context(data_b, offset)}
-        if sa["sh_flags"] & SH_FLAGS.SHF_EXECINSTR:
-            entry["instructions"] = first_different_instructions(data_a, data_b)
+        if sa["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and decoded_as is not None:
+            entry["instructions"] = first_different_instructions(
+                data_a, data_b, decoded_as)
     return entry
 
 
@@ -214,8 +249,11 @@ def compare_elf(data_a, data_b, name_a="A", name_b="B"):
             if elf_a.header[field] != elf_b.header[field]:
                 report["header"].append({"field": field, "a": elf_a.header[field],
                                          "b": elf_b.header[field]})
+        decoded_as = decoder(elf_a) if elf_a.header["e_machine"] == \
+            elf_b.header["e_machine"] else None
         for name in [*secs_a, *(k for k in secs_b if k not in secs_a)]:
-            entry = _section_difference(name, secs_a.get(name), secs_b.get(name))
+            entry = _section_difference(name, secs_a.get(name), secs_b.get(name),
+                                        decoded_as)
             if entry:
                 report["sections"].append(entry)
         for name in [*syms_a, *(k for k in syms_b if k not in syms_a)]:
