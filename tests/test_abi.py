@@ -62,7 +62,10 @@ def test_overflow_rules_are_the_kernels():
 
 
 def test_an_object_of_an_unknown_machine_is_named_with_its_machine():
-    with pytest.raises(UserError, match="EM_AARCH64 has no purgatory ABI"):
+    with pytest.raises(UserError, match="x.o: EM_SPARCV9 has no purgatory ABI"):
+        abi.for_machine("EM_SPARCV9", "x.o")
+    with pytest.raises(UserError, match="x.o: AArch64: kexec_file loads no "
+                                        "purgatory on arm64"):
         abi.for_machine("EM_AARCH64", "x.o")
 
 
