@@ -21,10 +21,9 @@ SETTINGS = settings(max_examples=2000, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def good(tmp_path_factory, built):
-    workdir = tmp_path_factory.mktemp("robustness")
-    path = built("pic") / "purgatory.ro"
+def seed(path, workdir):
+    """(where the damaged copies go, the good bytes, the byte ranges of the
+    tables parsers trip over)."""
     data = path.read_bytes()
     with open(path, "rb") as f:
         elf = ELFFile(f)
@@ -33,6 +32,22 @@ def good(tmp_path_factory, built):
         tables.append((elf.header["e_shoff"],
                        elf.header["e_shnum"] * elf.header["e_shentsize"]))
     return workdir / "damaged.ro", data, tables
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory, built):
+    return seed(built("pic") / "purgatory.ro", tmp_path_factory.mktemp("robustness"))
+
+
+# The other architectures' purgatories, as Kbuild built them (Linux 6.12).
+OTHER_MACHINES = ("6.12-s390x", "6.12-ppc64el", "6.12-riscv64")
+
+
+@pytest.fixture(scope="module", params=OTHER_MACHINES)
+def other_machine(request, tmp_path_factory, kernel_trees):
+    tree = kernel_trees.prepared(request.param)
+    return seed(tree.kbuild_purgatory_dir / "purgatory.ro",
+                tmp_path_factory.mktemp("robustness"))
 
 
 def run_on(path, data):
@@ -82,6 +97,28 @@ def test_byte_mutated_copies_never_raise(good):
     @given(st.lists(st.tuples(positions(data, tables), st.integers(0, 255)),
                     min_size=1, max_size=6))
     def check(mutations):
+        damaged = bytearray(data)
+        for offset, value in mutations:
+            damaged[offset] = value
+        assert_verdict(path, bytes(damaged))
+    check()
+
+
+@pytest.mark.slow
+def test_mutated_purgatories_of_every_other_machine_never_raise(other_machine):
+    """s390x (big-endian), ppc64le and riscv64: truncated and byte-mutated
+    copies of Kbuild's own purgatory get a verdict, never a traceback."""
+    path, data, tables = other_machine
+
+    @settings(SETTINGS, max_examples=500)
+    @given(st.one_of(
+        st.integers(0, len(data) - 1).map(lambda n: [(None, n)]),
+        st.lists(st.tuples(positions(data, tables), st.integers(0, 255)),
+                 min_size=1, max_size=6)))
+    def check(mutations):
+        if mutations[0][0] is None:
+            assert_verdict(path, data[:mutations[0][1]])
+            return
         damaged = bytearray(data)
         for offset, value in mutations:
             damaged[offset] = value
