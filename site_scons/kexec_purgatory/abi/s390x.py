@@ -233,10 +233,11 @@ CAPSTONE_PREFIX = "SYSZ_"
 # vector-enablement bits off: an FP instruction touching f1, f3, f5, f7 or
 # above and every vector instruction raise a data exception) and, for kdump,
 # with the crashed kernel's FP/vector state unsaved. Neither may be used.
+# gcc refuses -mvx together with -msoft-float, so the Makefile's flag
+# excludes both.
 INSTRUCTION_ADVICE = ("the purgatory runs with no usable floating-point or "
                       "vector state (build with -msoft-float, as "
-                      "arch/s390/purgatory/Makefile does, and no -mvx/"
-                      "-march=z13 vector code)")
+                      "arch/s390/purgatory/Makefile does; it excludes -mvx)")
 # capstone 5's groups (capstone 4 lacks some; missing names are skipped).
 FORBIDDEN_GROUPS = {
     "FPEXTENSION": "floating point",
