@@ -16,6 +16,7 @@ from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 
 import elf_objects
 import mini_purgatory
+from kexec_purgatory import abi as contracts
 from kexec_purgatory.check import RULES, check_file, exit_status
 
 PIC_FLAGS = mini_purgatory.CODE_MODEL_CFLAGS["pic"]
@@ -139,8 +140,10 @@ FIXTURES = {
     "debug-info-from-g": (
         dict(drop=["-g0"], add=["-g"]), None,
         "dead-weight", {"section": ".debug_aranges"}, "-g0"),
-    "s390-object": (
-        dict(), machine(22),
+    # EM_PPC (20) stands for a machine whose contract is not here yet
+    # (the test puts it in NOT_YET, whatever the real list holds today).
+    "machine-not-done-yet": (
+        dict(), machine(20),
         "unchecked-machine", {}, "only the ELF header was checked"),
     "unwind-tables": (
         dict(drop=["-fno-asynchronous-unwind-tables"]), None,
@@ -155,8 +158,9 @@ def test_mini_purgatory_passes_every_rule(tmp_path, code_model):
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
-def test_defect_is_refused_with_rule_id_and_culprit(tmp_path, name):
+def test_defect_is_refused_with_rule_id_and_culprit(tmp_path, monkeypatch, name):
     kwargs, post, rule, culprit, words = FIXTURES[name]
+    monkeypatch.setitem(contracts.NOT_YET, "EM_PPC", "ppc32")
     path = mini_purgatory.build(tmp_path, **kwargs)
     if post:
         post(path)

@@ -24,7 +24,7 @@ EXPECTED_IDENTITY = (
 
 
 def _byte_order(module):
-    if module is None:          # abi.NOT_YET: s390x is big-endian, the others not
+    if module is None:          # abi.NOT_YET: byte order not known here
         return None
     return "ELFDATA2LSB" if module.LITTLE_ENDIAN else "ELFDATA2MSB"
 

@@ -20,6 +20,8 @@ import capstone
 
 from .finding import Problem
 
+OP_REG = getattr(capstone, "CS_OP_REG", 1)
+
 
 class Classifier:
     """What the ABI module forbids, in one capstone's numbers: which class
@@ -56,13 +58,25 @@ class Classifier:
         """The widest forbidden class the instruction touches, or None."""
         if insn.id in self.state_save:
             return self.state_save[insn.id]
-        reads, writes = insn.regs_access()
-        kinds = {self.register_kind[r] for r in (*reads, *writes)
+        kinds = {self.register_kind[r] for r in registers_used(insn)
                  if r in self.register_kind}
         if insn.id not in self.general_purpose:
             kinds.update(self.group_kind[g] for g in insn.groups
                          if g in self.group_kind)
         return max(kinds, key=self.rank.__getitem__, default=None)
+
+
+def registers_used(insn):
+    """Every register the instruction reads or writes, implicit ones
+    included. Where capstone has no register-access tables for the
+    architecture (SystemZ in capstone 4 and 5), the register operands and
+    the implicit lists."""
+    try:
+        reads, writes = insn.regs_access()
+        return (*reads, *writes)
+    except capstone.CsError:
+        return (*(op.reg for op in insn.operands if op.type == OP_REG),
+                *insn.regs_read, *insn.regs_write)
 
 
 @functools.lru_cache(maxsize=None)

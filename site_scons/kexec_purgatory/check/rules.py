@@ -26,15 +26,15 @@ class Rule:
 
 HEADER_RULE = Rule(
     "elf-header", ERROR,
-    "kexec_file_load refusing an object that is not a sane 64-bit "
-    "little-endian x86_64 ET_REL, or misreading a damaged one", None)
+    "kexec_file_load refusing an object that is not a sane 64-bit ET_REL "
+    "of a known machine in its byte order, or misreading a damaged one", None)
 
 # Not a check of its own: what the checker says of an object of a machine
 # whose kernel loads a purgatory but whose contract it does not know yet.
 UNCHECKED_MACHINE_RULE = Rule(
     "unchecked-machine", WARNING,
-    "a purgatory of s390x, ppc64 or riscv64 taken as checked when only its "
-    "ELF header was", None)
+    "a purgatory of a machine whose contract is not here yet (abi.NOT_YET) "
+    "taken as checked when only its ELF header was", None)
 
 RULES = (
     HEADER_RULE,

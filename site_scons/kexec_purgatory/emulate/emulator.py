@@ -277,6 +277,18 @@ def _judge_arrival(machine, result):
                           f"{len(GENERAL_REGISTERS)} registers as set")
 
 
+def new_result(loaded, segments, digest, corruption, rip, expected):
+    """The RunResult of a run about to start (every architecture's)."""
+    return RunResult(
+        file=loaded.name, address=loaded.address, entry=loaded.entry,
+        entry_source=loaded.entry_source, image_size=len(loaded.image),
+        regions=[{"name": s.name, "start": s.address, "length": s.size} for s in segments],
+        bytes_hashed=sum(s.size for s in segments), digest=digest.hex(),
+        corrupted=dict(zip(("region", "offset", "mask"), (*corruption, 0xff)[:3]))
+        if corruption else None,
+        rip=rip, expected_registers=expected)
+
+
 def machine_of(module, name):
     """The emulation of another architecture: the module
     ``emulate/<abi NAME>.py`` with ``run(loaded, spec, corruption,
@@ -307,15 +319,8 @@ def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
     rip, registers, landing = _kernel_side(loaded, segments, digest, space)
     if corruption:
         seg.corrupt(segments, *corruption)
-    bytes_hashed = sum(s.size for s in segments)
-    result = RunResult(
-        file=name, address=loaded.address, entry=loaded.entry,
-        entry_source=loaded.entry_source, image_size=len(loaded.image),
-        regions=[{"name": s.name, "start": s.address, "length": s.size} for s in segments],
-        bytes_hashed=bytes_hashed, digest=digest.hex(),
-        corrupted=dict(zip(("region", "offset", "mask"), (*corruption, 0xff)[:3]))
-        if corruption else None,
-        rip=rip, expected_registers=registers)
+    result = new_result(loaded, segments, digest, corruption, rip, registers)
+    bytes_hashed = result.bytes_hashed
     blobs = [(loaded.address, loaded.image)]
     blobs += [(s.address, s.data) for s in segments if s.size]
     if landing is not None:

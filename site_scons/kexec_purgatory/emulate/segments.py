@@ -95,12 +95,12 @@ def place(segments, space):
         segment.data = contents(segment.name, segment.size)
 
 
-def region_table(segments):
-    """``purgatory_sha_regions``: {start, len} per segment, zero after."""
-    x86 = abi.x86_64
-    table = b"".join(struct.pack(x86.REGION_FORMAT, s.address, s.size)
+def region_table(segments, module=abi.x86_64):
+    """``purgatory_sha_regions``: {start, len} per segment, zero after, in
+    the byte order of the ABI ``module``."""
+    table = b"".join(struct.pack(module.REGION_FORMAT, s.address, s.size)
                      for s in segments)
-    return table.ljust(x86.REGIONS_SIZE, b"\0")
+    return table.ljust(module.REGIONS_SIZE, b"\0")
 
 
 def digest(segments):

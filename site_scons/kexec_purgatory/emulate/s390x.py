@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Run a loaded s390x purgatory in Unicorn's s390x CPU up to the new kernel.
+
+The kernel's side, as Linux 6.12 plays it for a normal kexec_file load
+(facts and sources in abi/s390x.py):
+
+- the kernel segment lies at 0 (kexec_image.c); its first 8 bytes become
+  the restart PSW 0x0008000080000000 + purgatory entry before the digest
+  is taken (machine_kexec_file.c, kexec_file_add_components());
+- ``purgatory_sha_regions`` and ``purgatory_sha256_digest`` as
+  kexec_calculate_store_digests() fills them (big-endian {start, len});
+  ``kernel_entry`` = STARTUP_NORMAL_OFFSET (0x10000), ``kernel_type`` =
+  KEXEC_TYPE_DEFAULT (kexec_file_update_purgatory());
+- entry after relocate_kernel.S's diag 308 clear reset: all general
+  registers zero, CR0 at its reset value (no AFP registers, no vector
+  facility), DAT and interrupts off, 31-bit addressing. A 31-bit PSW cannot
+  hold an address at or above 2 GiB, so the kernel can enter a purgatory
+  only below it (it places it right after the kernel and initrd).
+
+Unicorn runs z/Architecture only: head.S's ``sigp SET_ARCHITECTURE`` is
+stepped over (condition code 0, as a machine already in z/Architecture
+mode answers). The purgatory reaches the new kernel the way head.S's
+START_NEXT_KERNEL does: it stores kernel_entry | 0x0008000080000000 at
+absolute 0 and issues diag 308 subcode 0. Execution stops at any diag
+308: ENTERED when the PSW at 0 and the subcode are those. A purgatory that
+finds the digest wrong loads a disabled-wait PSW (lpswe): REFUSED.
+"""
+
+import struct
+
+import capstone
+from capstone import sysz_const
+from unicorn import (UC_ARCH_S390X, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INTR,
+                     UC_HOOK_MEM_INVALID, UC_HOOK_MEM_WRITE, UC_MODE_BIG_ENDIAN,
+                     Uc, UcError)
+from unicorn import s390x_const as s390
+
+from .. import abi
+from ..errors import UserError
+from . import segments as seg
+from .address_space import AddressSpace, page_align
+from .emulator import (BASE_INSTRUCTION_LIMIT, ENTERED, FAULT,
+                       INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT, REFUSED,
+                       STRAY_WRITE, new_result)
+
+S390X = abi.s390x
+PAGE_SIZE = S390X.PAGE_SIZE
+# The restart PSW's address field is 31 bits wide.
+ENTRY_LIMIT = 1 << 31
+MEMORY_LIMIT = 1 << 64
+GENERAL_REGISTERS = tuple(f"r{n}" for n in range(16))
+UC_GPR = {name: getattr(s390, f"UC_S390X_REG_R{name[1:]}") for name in GENERAL_REGISTERS}
+CAPSTONE_GPR = {getattr(sysz_const, f"SYSZ_REG_{name[1:]}"): name for name in GENERAL_REGISTERS}
+DEFAULT_SPEC = "kernel=72K,initrd=32K"
+LOWCORE_PSW = (0, 8)            # head.S: stg %r4,0(%r0)
+# z/Architecture PSW mask bit 32 (BA): 31-bit addressing, DAT, I/O and
+# external interrupts off.
+PSW_MASK_31BIT = 0x0000000080000000
+# Initial CPU reset value of CR0 (Principles of Operation): AFP-register
+# and vector-enablement controls off.
+CR0_RESET = 0xE0
+PSW_WAIT = 1 << (63 - 14)
+DIAG308 = 0x308
+# The instructions Unicorn cannot play as the machine would: stepped over,
+# or where the purgatory leaves.
+INTERCEPTED = ("sigp", "diag", "lpswe", "lpsw")
+
+
+def _kernel_side(loaded, segments):
+    """What kexec_file leaves in the purgatory and the kernel segment."""
+    kernel = seg.find(segments, seg.KERNEL)
+    if kernel is not None and kernel.address == 0 and kernel.size >= 8:
+        restart = S390X.ENTRY_PSW_MASK + loaded.entry
+        kernel.data = struct.pack(">Q", restart) + kernel.data[8:]
+    digest = seg.digest(segments)
+    loaded.set_symbol(S390X.REGIONS_SYMBOL, seg.region_table(segments, S390X))
+    loaded.set_symbol(S390X.DIGEST_SYMBOL, digest)
+    loaded.set_symbol(S390X.KERNEL_ENTRY_SYMBOL,
+                      struct.pack(">Q", S390X.STARTUP_NORMAL_OFFSET))
+    loaded.set_symbol(S390X.KERNEL_TYPE_SYMBOL,
+                      struct.pack(">Q", S390X.KEXEC_TYPE_DEFAULT))
+    return digest
+
+
+def _place(loaded, segments, name):
+    if loaded.entry >= ENTRY_LIMIT:
+        raise UserError(f"{name}: entry {loaded.entry:#x} is at or above 2 GiB: "
+                        "the s390 kernel enters the purgatory through a 31-bit "
+                        "PSW (machine_kexec_file.c, relocate_kernel.S), so it "
+                        "never places one there")
+    space = AddressSpace(MEMORY_LIMIT - PAGE_SIZE, PAGE_SIZE)
+    space.reserve(loaded.address, page_align(len(loaded.image), PAGE_SIZE),
+                  f"the purgatory {name}")
+    kernel = seg.find(segments, seg.KERNEL)
+    if kernel is not None and kernel.address is None:
+        kernel.address = 0          # kexec_image.c: buf.mem = 0
+    if kernel is None or kernel.address != 0:
+        space.reserve(0, PAGE_SIZE, "the lowcore")
+    seg.place(segments, space)
+    return space
+
+
+def _map(uc, ranges):
+    """Map the pages of every (start, size), merged."""
+    pages = sorted((start // PAGE_SIZE * PAGE_SIZE,
+                    page_align(start + size, PAGE_SIZE)) for start, size in ranges if size)
+    merged = []
+    for start, end in pages:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in merged:
+        uc.mem_map(start, end - start)
+
+
+class _Run:
+    """The CPU, its hooks and the verdict."""
+
+    def __init__(self, loaded, result, blobs, limit):
+        self.result = result
+        self.limit = limit
+        self.image = (loaded.address, loaded.end)
+        self.capstone = capstone.Cs(capstone.CS_ARCH_SYSZ, capstone.CS_MODE_BIG_ENDIAN)
+        self.block_sizes = {}
+        self.stopped = False
+        uc = self.uc = Uc(UC_ARCH_S390X, UC_MODE_BIG_ENDIAN)
+        _map(uc, [(0, PAGE_SIZE)] + [(a, len(d)) for a, d in blobs])
+        for address, data in blobs:
+            if data:
+                uc.mem_write(address, bytes(data))
+        for name in GENERAL_REGISTERS:
+            uc.reg_write(UC_GPR[name], 0)
+        uc.reg_write(s390.UC_S390X_REG_CR0, CR0_RESET)
+        uc.reg_write(s390.UC_S390X_REG_PSWM, PSW_MASK_31BIT)
+        self.intercepted = dict(self._intercepted_instructions(loaded))
+        for address in self.intercepted:
+            uc.hook_add(UC_HOOK_CODE, self.on_intercepted, begin=address, end=address)
+        uc.hook_add(UC_HOOK_BLOCK, self.on_block)
+        uc.hook_add(UC_HOOK_MEM_WRITE, self.on_write)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self.on_invalid)
+        uc.hook_add(UC_HOOK_INTR, self.on_interrupt)
+
+    def _intercepted_instructions(self, loaded):
+        md = self.capstone
+        md.detail = True
+        for placed in loaded.sections.values():
+            if not placed.executable or placed.nobits:
+                continue
+            code = bytes(loaded.image[placed.offset:placed.offset + placed.size])
+            pos = 0
+            while pos < len(code):
+                for insn in md.disasm(code[pos:], placed.address + pos):
+                    if insn.mnemonic in INTERCEPTED:
+                        yield insn.address, insn
+                    pos = insn.address + insn.size - placed.address
+                pos += 2            # undecodable halfword: skip it
+
+    def stop(self, outcome, message):
+        if not self.stopped:
+            self.stopped = True
+            self.result.outcome, self.result.message = outcome, message
+        self.uc.emu_stop()
+
+    def pc(self):
+        return self.uc.reg_read(s390.UC_S390X_REG_PC)
+
+    def registers(self):
+        values = {name: self.uc.reg_read(UC_GPR[name]) for name in GENERAL_REGISTERS}
+        values["pc"] = self.pc()
+        return values
+
+    def on_block(self, uc, address, size, _data):
+        count = self.block_sizes.get((address, size))
+        if count is None:
+            code = bytes(uc.mem_read(address, size))
+            count = sum(1 for _ in self.capstone.disasm_lite(code, address))
+            self.block_sizes[(address, size)] = count
+        self.result.instructions += count
+        if self.result.instructions > self.limit:
+            self.stop(LIMIT, f"did not reach the kernel entry within "
+                      f"{self.limit} instructions")
+
+    def on_intercepted(self, uc, address, size, _data):
+        insn = self.intercepted[address]
+        if insn.mnemonic == "sigp":
+            # Already in z/Architecture mode: order accepted, cc 0.
+            uc.reg_write(s390.UC_S390X_REG_PSWM,
+                         uc.reg_read(s390.UC_S390X_REG_PSWM) & ~(3 << 44))
+            uc.reg_write(s390.UC_S390X_REG_PC, address + insn.size)
+        elif insn.mnemonic == "diag" and insn.op_str.endswith(hex(DIAG308)):
+            self.on_diag308(insn)
+        elif insn.mnemonic in ("lpswe", "lpsw"):
+            self.on_load_psw(insn)
+        else:
+            self.stop(FAULT, f"fault: '{insn.mnemonic} {insn.op_str}' at "
+                      f"{address:#x}, a machine call the emulation does not play")
+
+    def on_diag308(self, insn):
+        """head.S, START_NEXT_KERNEL: the PSW at 0 and diag 308 subcode."""
+        ry = int(insn.op_str.split(",")[1].strip().lstrip("%r"))
+        subcode = self.uc.reg_read(UC_GPR[f"r{ry}"]) & 0xffff
+        psw = int.from_bytes(self.uc.mem_read(0, 8), "big")
+        result = self.result
+        result.registers = self.registers()
+        result.registers.update(psw=psw, subcode=subcode)
+        expected = result.expected_registers
+        if psw != expected["psw"] or subcode != expected["subcode"]:
+            self.stop(FAULT, f"diag 308 subcode {subcode} with PSW {psw:#018x} at "
+                      f"0, not subcode {expected['subcode']} with "
+                      f"{expected['psw']:#018x} (the new kernel's entry)")
+            return
+        message = (f"entered the kernel at {result.rip:#x} (diag 308 subcode "
+                   f"{subcode}, PSW {psw:#018x} at 0)")
+        if result.corrupted:
+            message += f" although segment {result.corrupted['region']} was corrupted"
+        self.stop(ENTERED, message)
+
+    def on_load_psw(self, insn):
+        """head.S, .disabled_wait: lpswe disabled_wait_psw."""
+        operand = insn.operands[0].mem
+        base = self.uc.reg_read(UC_GPR[CAPSTONE_GPR[operand.base]]) \
+            if operand.base in CAPSTONE_GPR else 0
+        address = (base + operand.disp) & (MEMORY_LIMIT - 1)
+        try:
+            mask = int.from_bytes(self.uc.mem_read(address, 8), "big")
+        except UcError:
+            mask = 0
+        if mask & PSW_WAIT:
+            self.stop(REFUSED, f"refused: disabled wait (lpswe at "
+                      f"{insn.address:#x}, PSW mask {mask:#018x})")
+        else:
+            self.stop(FAULT, f"fault: loads a PSW at {insn.address:#x} "
+                      f"(mask {mask:#018x}), not the new kernel's entry")
+
+    def on_write(self, uc, _access, address, size, _value, _data):
+        start, end = self.image
+        if start <= address and address + size <= end:
+            return
+        if LOWCORE_PSW[0] <= address and address + size <= LOWCORE_PSW[1]:
+            return
+        self.stop(STRAY_WRITE, f"wrote {size} bytes at {address:#x}, outside "
+                  f"its image, from pc {self.pc():#x}")
+
+    def on_invalid(self, uc, _access, address, _size, _value, _data):
+        self.stop(FAULT, f"fault: access to unmapped memory at {address:#x} "
+                  f"from pc {self.pc():#x}")
+        return False
+
+    def on_interrupt(self, uc, number, _data):
+        self.stop(FAULT, f"fault: program interruption {number} at pc {self.pc():#x}")
+
+    def start(self, entry):
+        try:
+            self.uc.emu_start(entry, 0)
+        except UcError as e:
+            self.stop(FAULT, f"fault: {e} at pc {self.pc():#x}")
+        if not self.stopped:
+            self.stop(FAULT, f"fault: emulation stopped at pc {self.pc():#x}")
+        if not self.result.registers:
+            self.result.registers = self.registers()
+
+
+def run(loaded, spec, corruption, max_instructions):
+    """The purgatory ``loaded`` against the segments of ``spec`` (the x86
+    default SPEC stands for s390's), in the state kexec_file leaves."""
+    name = loaded.name
+    if spec == seg.DEFAULT_SPEC:
+        spec = DEFAULT_SPEC
+    segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
+    _place(loaded, segments, name)
+    digest = _kernel_side(loaded, segments)
+    if corruption:
+        seg.corrupt(segments, *corruption)
+    rip = S390X.STARTUP_NORMAL_OFFSET
+    result = new_result(loaded, segments, digest, corruption, rip,
+                        {"psw": S390X.ENTRY_PSW_MASK | rip,
+                         "subcode": S390X.DIAG308_CLEAR_RESET})
+    bytes_hashed = result.bytes_hashed
+    if max_instructions is None:
+        max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
+    blobs = [(loaded.address, loaded.image)] + [(s.address, s.data) for s in segments]
+    _Run(loaded, result, blobs, max_instructions).start(loaded.entry)
+    return result
