@@ -19,6 +19,7 @@ COMMANDS = {
     "repro": "repro",
     "load": "load",
     "run": "run",
+    "extract": "extract",
 }
 
 
