@@ -20,6 +20,7 @@ COMMANDS = {
     "load": "load",
     "run": "run",
     "extract": "extract",
+    "verify-kernel": "verify_kernel",
 }
 
 
