@@ -65,7 +65,7 @@ def tree_listing(root):
 
 # Fixtures that give the downloaded Debian kernel trees: a test using any of
 # them, directly or through another fixture, is marked ``kernel``.
-KERNEL_FIXTURES = frozenset({"kernel_trees"})
+KERNEL_FIXTURES = frozenset({"kernel_trees", "kernel_images"})
 
 
 @pytest.hookimpl(tryfirst=True)     # before -m deselects by marker
@@ -111,6 +111,16 @@ def kernel_trees(request):
     what is missing; it says where, once."""
     linux_trees.REPORT = _to_terminal(request.config)
     return linux_trees
+
+
+@pytest.fixture(scope="session")
+def kernel_images(request):
+    """tests/debian_images.py, whose image(arch, flavour, version) gives the
+    vmlinuz of a Debian linux-image package from the cache, downloading it
+    if missing."""
+    import debian_images
+    linux_trees.REPORT = _to_terminal(request.config)
+    return debian_images
 
 
 # -- Trees and builds -------------------------------------------------------

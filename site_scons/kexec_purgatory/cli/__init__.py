@@ -19,6 +19,8 @@ COMMANDS = {
     "repro": "repro",
     "load": "load",
     "run": "run",
+    "extract": "extract",
+    "verify-kernel": "verify_kernel",
 }
 
 

@@ -11,13 +11,16 @@ import sys
 
 from .. import check
 from ..errors import UserError
+from ..formats import read_object
 
 HELP = "check purgatory objects against the kernel's loader rules"
 
 
 def add_arguments(parser):
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="purgatory.ro or any x86_64 relocatable object")
+                        help="purgatory.ro or any relocatable object, or a "
+                             "kernel image (vmlinuz, vmlinux, ...): its "
+                             "purgatory, named IMAGE[purgatory]")
     parser.add_argument("--json", action="store_true",
                         help="print the findings as a JSON list")
     parser.add_argument("--strict", action="store_true",
@@ -39,7 +42,7 @@ def run(args):
     status = 0
     for path in args.files:
         try:
-            found = check.check_file(path, args.abi)
+            found = check.check_elf(*read_object(path), args.abi)
         except UserError as e:
             print(f"kexec-purgatory: error: {e}", file=sys.stderr)
             status = 2

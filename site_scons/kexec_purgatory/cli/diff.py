@@ -8,7 +8,8 @@ from ..elf import diff as elfdiff
 from ..formats import read_blob, relocated
 
 HELP = ("compare two purgatories (purgatory.ro, kexec-purgatory.c, .incbin "
-        ".S or Intel HEX): sections, symbols, relocations, instructions")
+        ".S, Intel HEX or a kernel image): sections, symbols, relocations, "
+        "instructions")
 
 
 def add_arguments(parser):
@@ -22,6 +23,8 @@ def add_arguments(parser):
 def compare_files(path_a, path_b):
     """The comparison report of two files (UserError if unreadable)."""
     a, b = read_blob(path_a), read_blob(path_b)
+    # A kernel image's purgatory is named IMAGE[purgatory].
+    path_a, path_b = a.name or path_a, b.name or path_b
     if a.kind == b.kind == "elf":
         return elfdiff.compare_elf(a.data, b.data, path_a, path_b)
     # An object compared with an image is loaded at the image's address,

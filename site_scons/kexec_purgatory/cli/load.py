@@ -3,7 +3,7 @@
 
 from .. import abi
 from ..elf import loader
-from ..formats import ihex
+from ..formats import ihex, read_object
 from ..files import write_atomically
 from ..sizes import parse_size
 
@@ -11,7 +11,9 @@ HELP = "lay out and relocate purgatory.ro at an address, as kexec_file does"
 
 
 def add_arguments(parser):
-    parser.add_argument("file", metavar="FILE", help="the purgatory (purgatory.ro)")
+    parser.add_argument("file", metavar="FILE",
+                        help="the purgatory (purgatory.ro), or a kernel image "
+                             "holding one")
     parser.add_argument("--addr", required=True, metavar="A",
                         help="load address: page aligned, at least 0x3000 "
                              "(0x hex, K/M/G/T suffixes, e.g. 4G+0x1000)")
@@ -37,9 +39,10 @@ def image_bytes(loaded, path):
 
 
 def run(args):
-    loaded = loader.load_file(args.file, parse_size(args.addr, "--addr"), args.entry_from)
+    data, name = read_object(args.file)
+    loaded = loader.load(data, name, parse_size(args.addr, "--addr"), args.entry_from)
     write_atomically(args.output, image_bytes(loaded, args.output))
     bss = loaded.layout.memsz - loaded.layout.bufsz
-    print(f"{args.file}: {loaded.layout.memsz} bytes ({bss} zero-filled) at "
+    print(f"{name}: {loaded.layout.memsz} bytes ({bss} zero-filled) at "
           f"{loaded.address:#x}, entry {loaded.entry:#x} ({loaded.entry_source})")
     return 0

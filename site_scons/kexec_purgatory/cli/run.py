@@ -6,7 +6,7 @@ import sys
 
 from ..emulate import emulator, segments
 from ..errors import UserError
-from ..files import read_bytes
+from ..formats import read_object
 from ..sizes import parse_size
 from .load import add_entry_argument
 
@@ -31,7 +31,9 @@ Exit 1 when it fails, 2 on bad input. docs/emulation.md has the details."""
 
 def add_arguments(parser):
     parser.epilog = EPILOG
-    parser.add_argument("file", metavar="FILE", help="the purgatory (purgatory.ro)")
+    parser.add_argument("file", metavar="FILE",
+                        help="the purgatory (purgatory.ro), or a kernel image "
+                             "holding one")
     parser.add_argument("--addr", default=hex(emulator.DEFAULT_ADDRESS), metavar="A",
                         help="load address, page aligned, from 0x3000 to 64 TiB "
                              "(0x hex, K/M/G/T suffixes, sums like 4G+0x1000; "
@@ -73,7 +75,7 @@ def _instruction_limit(value):
 def run(args):
     corruption = segments.parse_corruption(args.corrupt) if args.corrupt else None
     limit = _instruction_limit(args.max_instructions)
-    result = emulator.run(read_bytes(args.file), args.file,
+    result = emulator.run(*read_object(args.file),
                           parse_size(args.addr, "--addr"), args.segments,
                           corruption, args.entry_from, limit)
     if args.json:

@@ -5,13 +5,14 @@ Each form's module has its writer and its reader: ``c_array``
 (kexec-purgatory.c), ``incbin`` (kexec-purgatory.S) and ``ihex``
 (purgatory.hex, the image relocated at a load address), plus ``elf``
 (purgatory.ro itself, read only). A reader is ``detect(path, data)`` and
-``read(path, data) -> Blob``; a new form plugs in by adding its module to
+``read(path, data) -> Blob``; ``kernel_image`` reads the purgatory a
+built kernel carries (vmlinux, bzImage, s390 image, riscv Image); a new form plugs in by adding its module to
 ``WRITTEN`` (the forms a build writes) and ``READERS``.
 """
 
 from ..errors import UserError
 from ..files import read_bytes
-from . import c_array, elf, ihex, incbin
+from . import c_array, elf, ihex, incbin, kernel_image
 from .blob import Blob  # noqa: F401 (part of the interface)
 
 # The embedded forms a build can write, in the order they are written.
@@ -19,8 +20,10 @@ WRITTEN = {module.NAME: module for module in (c_array, incbin, ihex)}
 FORMATS = tuple(WRITTEN)
 DEFAULT_FORMATS = "c,S"
 
-# Tried in order: the binary forms first, C last (its test is the loosest).
-READERS = (elf, ihex, incbin, c_array)
+# Tried in order: the binary forms first (a kernel image before a plain
+# object: its test takes only executables, headers and compressed streams),
+# C last (its test is the loosest).
+READERS = (kernel_image, elf, ihex, incbin, c_array)
 
 
 def parse_formats(value, variable="FORMATS"):
@@ -49,5 +52,17 @@ def read_blob(path):
     for form in READERS:
         if form.detect(path, data):
             return form.read(path, data)
-    raise UserError(f"{path}: not a purgatory (neither an ELF object, a C "
-                    "array, an .incbin assembler file nor Intel HEX)")
+    raise UserError(f"{path}: not a purgatory (neither an ELF object, a kernel "
+                    "image, a C array, an .incbin assembler file nor Intel HEX)")
+
+
+def read_object(path):
+    """(bytes, name) of the purgatory object ``path`` is or holds, for the
+    commands that take an object: a kernel image's purgatory, named
+    ``IMAGE[purgatory]``; any other file's bytes as they are, under its own
+    name (the command's ELF checks then say what is wrong with it)."""
+    data = read_bytes(path)
+    if kernel_image.detect(path, data):
+        blob = kernel_image.read(path, data)
+        return blob.data, blob.name
+    return data, str(path)

@@ -1,0 +1,255 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""``kexec-purgatory verify-kernel``: rebuild the purgatory a kernel image
+carries from a source tree and a config, and compare.
+
+Steps: the purgatory is read from IMAGE (formats/kernel_image.py); SRC (a
+directory, or a ``linux-source-*.tar.*`` extracted into WORK/src) is
+configured with CONFIG (plain or ``.xz``) in WORK/obj with ``make
+olddefconfig prepare`` (skipped when WORK/obj was prepared from the same
+source and config already); kernel mode (``scons/kernel.SConscript``, run
+standalone) builds Kbuild's purgatory under WORK/out; the two are compared.
+
+Exit status: 0 identical; 1 different, with ``diff``'s report and the
+likely cause where one is visible (another compiler in ``.comment``,
+another source version in the image's banner than in SRC's Makefile); 2
+bad input or a failed step (one line).
+"""
+
+import hashlib
+import json
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from ..digests import sha256_hex
+from ..elf import diff as elfdiff
+from ..elf.reader import parse_elf
+from ..errors import UserError
+from ..files import read_bytes
+from ..formats import kernel_image, read_blob
+
+HELP = ("rebuild the purgatory a kernel image carries from its source and "
+        "config, and compare")
+
+# e_machine -> (Kbuild's ARCH, the Debian cross prefix, the host machine
+# that needs none)
+ARCHES = {
+    kernel_image.EM_X86_64: ("x86", "x86_64-linux-gnu-", "x86_64"),
+    kernel_image.EM_S390: ("s390", "s390x-linux-gnu-", "s390x"),
+    kernel_image.EM_PPC64: ("powerpc", "powerpc64le-linux-gnu-", "ppc64le"),
+    kernel_image.EM_RISCV: ("riscv", "riscv64-linux-gnu-", "riscv64"),
+}
+STAMP = ".kexec-purgatory-prepared"
+
+
+def add_arguments(parser):
+    parser.add_argument("image", metavar="IMAGE", help="the kernel image (vmlinuz, vmlinux, ...)")
+    parser.add_argument("--source", required=True, metavar="SRC",
+                        help="the kernel source: a directory or a linux-source-*.tar.* file")
+    parser.add_argument("--config", required=True, metavar="CONFIG",
+                        help="the kernel's .config (e.g. /boot/config-*, or Debian's config.*.xz)")
+    parser.add_argument("--cc", metavar="CC",
+                        help="the C compiler (default: the one named in the "
+                             "purgatory's .comment, e.g. gcc-12, if on PATH)")
+    parser.add_argument("--work", metavar="DIR",
+                        help="where to extract, prepare and build (kept; "
+                             "default: a temporary directory, removed)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.epilog = ("Exit status: 0 identical, 1 different (the difference "
+                     "and its likely cause are printed), 2 bad input or a "
+                     "failed step.")
+
+
+def _progress(text):
+    print(f"verify-kernel: {text}", file=sys.stderr, flush=True)
+
+
+def _run(argv, what, cwd=None):
+    started = time.monotonic()
+    result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True,
+                            text=True, env=dict(os.environ, LC_ALL="C"))
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
+        raise UserError(f"{what} failed ({result.returncode}): {tail[0]}")
+    return time.monotonic() - started
+
+
+def source_version(src):
+    values = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL) = *(\S*)",
+                             read_bytes(os.path.join(src, "Makefile")).decode(
+                                 "utf-8", "replace"), re.M))
+    if len(values) < 3:
+        raise UserError(f"{src}: not a Linux source tree (no version in its Makefile)")
+    return f"{values['VERSION']}.{values['PATCHLEVEL']}.{values['SUBLEVEL']}"
+
+
+def image_banner(data):
+    """The image's version string: the bzImage header's kernel_version, or
+    a 'Linux version ...' banner stored uncompressed; None if neither."""
+    if kernel_image._is_bzimage(data) and len(data) > 0x210:
+        pointer = int.from_bytes(data[0x20e:0x210], "little")
+        if pointer:
+            text = data[pointer + 0x200:pointer + 0x400].split(b"\0")[0]
+            return text.decode("ascii", "replace")
+    at = data.find(b"Linux version ")
+    if at >= 0:
+        return data[at + 14:at + 300].split(b"\0")[0].decode("ascii", "replace")
+    return None
+
+
+def banner_version(banner):
+    """'6.12.117' from the banner: Debian's 'Debian X.Y.Z-...' when there
+    (its ABI name may say 6.1.0), else the leading version."""
+    found = re.search(r"Debian (\d+\.\d+\.\d+)", banner) or \
+        re.match(r"(\d+\.\d+(?:\.\d+)?)", banner)
+    return found.group(1) if found else None
+
+
+def comment(data):
+    """The purgatory's .comment text (the compiler's version), or ''."""
+    section = parse_elf(data, "purgatory").get_section_by_name(".comment")
+    return section.data().replace(b"\0", b" ").decode("ascii", "replace").strip() \
+        if section else ""
+
+
+def _compiler(cross, data, given):
+    if given:
+        return given
+    found = re.search(r"GCC: \(.*?\) (\d+)\.", comment(data))
+    if found:
+        for name in (f"{cross}gcc-{found.group(1)}", f"{cross}gcc"):
+            if shutil.which(name):
+                return name
+    return f"{cross}gcc"
+
+
+def _source_dir(source, work):
+    if os.path.isdir(source):
+        return os.path.abspath(source)
+    if not re.search(r"\.tar(\.\w+)?$", source):
+        raise UserError(f"{source}: not a directory nor a .tar archive")
+    src = os.path.join(work, "src")
+    if not os.path.exists(os.path.join(src, "Makefile")):
+        _progress(f"extracting {source} into {src} (a minute or two)")
+        tmp = tempfile.mkdtemp(prefix=".src-", dir=work)
+        took = _run(["tar", "-x", "-C", tmp, "--strip-components=1", "-f", source],
+                    f"tar -x {source}")
+        os.replace(tmp, src)
+        _progress(f"extracted in {took:.0f} s")
+    return src
+
+
+def _config_bytes(path):
+    data = read_bytes(path)
+    if data.startswith(b"\xfd7zXZ\0"):
+        data = lzma.decompress(data)
+    return data
+
+
+def _prepare(src, obj, config, make_vars):
+    key = hashlib.sha256(repr((src, config, sorted(make_vars.items()))).encode()
+                         + config).hexdigest()
+    stamp = os.path.join(obj, STAMP)
+    if os.path.exists(stamp) and open(stamp).read().strip() == key:
+        _progress(f"{obj}: prepared already")
+        return
+    shutil.rmtree(obj, ignore_errors=True)
+    os.makedirs(obj)
+    with open(os.path.join(obj, ".config"), "wb") as f:
+        f.write(config)
+    _progress(f"make olddefconfig prepare in {obj} (30 to 80 s)")
+    words = [f"{k}={v}" for k, v in make_vars.items()]
+    took = _run(["make", "-s", f"-j{os.cpu_count() or 1}", "-C", src, f"O={obj}",
+                 *words, "olddefconfig", "prepare"], "make olddefconfig prepare")
+    _progress(f"prepared in {took:.0f} s")
+    with open(stamp, "w") as f:
+        f.write(key + "\n")
+
+
+def _build(src, obj, out, make_vars):
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scons",
+                          "kernel.SConscript")
+    site = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    _progress(f"building the purgatory with kernel mode in {out}")
+    took = _run([sys.executable, "-m", "SCons", "-Q", "-C", src, "-f", script,
+                 f"--site-dir={site}", f"KERNEL={src}", f"KERNEL_O={obj}", f"O={out}",
+                 *(f"{k}={v}" for k, v in make_vars.items() if k != "RUSTC")],
+                "scons kernel mode")
+    _progress(f"built in {took:.0f} s")
+    return os.path.join(out, "arch", make_vars["ARCH"], "purgatory", "purgatory.ro")
+
+
+def causes(shipped, rebuilt, banner, src_version):
+    found = []
+    a, b = comment(shipped), comment(rebuilt)
+    if a != b:
+        found.append(f"another compiler: the image's purgatory says {a!r}, "
+                     f"the rebuilt one {b!r}")
+    image_version = banner_version(banner) if banner else None
+    if image_version and image_version != src_version:
+        found.append(f"another source version: the image is {image_version} "
+                     f"(its banner: {banner.split(' (')[0]}), SRC's Makefile "
+                     f"says {src_version}")
+    return found
+
+
+def verify(args, work):
+    image = read_bytes(args.image)
+    blob = read_blob(args.image)
+    if blob.kind != "elf" or blob.name is None:
+        raise UserError(f"{args.image}: not a kernel image")
+    machine = parse_elf(blob.data, blob.name).header["e_machine"]
+    number = {"EM_X86_64": 62, "EM_S390": 22, "EM_PPC64": 21,
+              "EM_RISCV": 243}.get(machine)
+    if number not in ARCHES:
+        raise UserError(f"{blob.name}: {machine}: no kernel architecture to rebuild it for")
+    arch, cross, host = ARCHES[number]
+    cross = "" if os.uname().machine == host else cross
+    src = _source_dir(args.source, work)
+    src_version = source_version(src)
+    make_vars = {"ARCH": arch}
+    if cross:
+        make_vars["CROSS_COMPILE"] = cross
+    make_vars["CC"] = _compiler(cross, blob.data, args.cc)
+    make_vars["RUSTC"] = "/nonexistent"
+    obj, out = os.path.join(work, "obj"), os.path.join(work, "out")
+    _prepare(src, obj, _config_bytes(args.config), make_vars)
+    rebuilt = read_bytes(_build(src, obj, out, make_vars))
+    result = {"image": args.image, "purgatory": blob.name, "origin": blob.origin,
+              "source": src, "source_version": src_version,
+              "cc": make_vars["CC"], "shipped_sha256": sha256_hex(blob.data),
+              "rebuilt_sha256": sha256_hex(rebuilt),
+              "identical": rebuilt == blob.data}
+    if not result["identical"]:
+        result["report"] = elfdiff.compare_elf(blob.data, rebuilt, blob.name,
+                                               f"{src} (rebuilt)")
+        result["causes"] = causes(blob.data, rebuilt, image_banner(image), src_version)
+    return result
+
+
+def run(args):
+    if args.work:
+        os.makedirs(args.work, exist_ok=True)
+        result = verify(args, os.path.abspath(args.work))
+    else:
+        with tempfile.TemporaryDirectory(prefix="verify-kernel-") as work:
+            result = verify(args, work)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    elif result["identical"]:
+        print(f"{result['purgatory']}: identical to the purgatory rebuilt from "
+              f"{result['source']} ({result['source_version']}, {result['cc']}) "
+              f"(sha256 {result['shipped_sha256']})")
+    else:
+        print(f"{result['purgatory']}: differs from the purgatory rebuilt from "
+              f"{result['source']} ({result['source_version']}, {result['cc']})")
+        print("\n".join(elfdiff.format_report(result["report"])))
+        for cause in result["causes"] or ["no cause visible from the image and "
+                                          "SRC: compare the config and the flags"]:
+            print(f"likely cause: {cause}")
+    return 0 if result["identical"] else 1
