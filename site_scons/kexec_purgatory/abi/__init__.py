@@ -11,14 +11,14 @@ the checker and the emulator read nothing else.
 """
 
 from ..errors import UserError
-from . import x86_64
+from . import riscv64, x86_64
 
-ARCHITECTURES = {x86_64.E_MACHINE: x86_64}
+ARCHITECTURES = {x86_64.E_MACHINE: x86_64, riscv64.E_MACHINE: riscv64}
 
 # Machines whose kernels load a purgatory but whose contract is not here
 # yet (pyelftools' names -> the machine's name): their objects get the
 # ELF-header rule only, and a warning saying so.
-NOT_YET = {"EM_S390": "s390x", "EM_PPC64": "ppc64", "EM_RISCV": "riscv64"}
+NOT_YET = {"EM_S390": "s390x", "EM_PPC64": "ppc64"}
 
 
 # What every architecture's module defines (see x86_64.py for each):

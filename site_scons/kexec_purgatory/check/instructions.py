@@ -51,13 +51,15 @@ class Classifier:
                          functools.reduce(lambda a, b: a | b,
                                           (getattr(capstone, m) for m in module.CAPSTONE[1:])))
         self.advice = module.INSTRUCTION_ADVICE
+        # Optional: how long an instruction capstone cannot decode is, and
+        # its class if forbidden (riscv: V, which capstone 5 does not know).
+        self.undecodable = getattr(module, "undecodable", None)
 
     def kind(self, insn):
         """The widest forbidden class the instruction touches, or None."""
         if insn.id in self.state_save:
             return self.state_save[insn.id]
-        reads, writes = insn.regs_access()
-        kinds = {self.register_kind[r] for r in (*reads, *writes)
+        kinds = {self.register_kind[r] for r in registers(insn)
                  if r in self.register_kind}
         if insn.id not in self.general_purpose:
             kinds.update(self.group_kind[g] for g in insn.groups
@@ -65,9 +67,37 @@ class Classifier:
         return max(kinds, key=self.rank.__getitem__, default=None)
 
 
+def registers(insn):
+    """The registers an instruction reads or writes, implicit ones included
+    where capstone can say (regs_access); else its register operands and
+    memory bases (capstone 5 has no regs_access for RISC-V)."""
+    try:
+        reads, writes = insn.regs_access()
+        return (*reads, *writes)
+    except capstone.CsError:
+        pass
+    found = []
+    for op in insn.operands:
+        if op.type == capstone.CS_OP_REG:
+            found.append(op.reg)
+        elif op.type == capstone.CS_OP_MEM:
+            found.append(op.mem.base)
+    return found
+
+
+class MissingArchitecture(Exception):
+    """This capstone cannot decode the ABI's machine (capstone 4 has no
+    RISC-V)."""
+
+
 @functools.lru_cache(maxsize=None)
 def classifier(module):
-    return Classifier(module)
+    try:
+        return Classifier(module)
+    except (ImportError, AttributeError) as error:
+        raise MissingArchitecture(
+            f"capstone {capstone.__version__} cannot decode {module.NAME} "
+            f"({error}); install capstone >= 5") from None
 
 
 def code_ranges(obj, section_index, size):
@@ -100,10 +130,13 @@ def function_namer(obj, section_index):
     return name
 
 
-def candidates(md, code, start, end, prefilter):
+def candidates(md, code, start, end, prefilter, undecodable=None, skipped=None):
     """Addresses and sizes of the instructions in [start, end) that might be
     forbidden, from a pass without details (with ``prefilter``, only those
-    holding one of its bytes); undecodable bytes are skipped."""
+    holding one of its bytes); undecodable bytes are skipped, one byte at a
+    time or, with ``undecodable(code, pos) -> (length, kind, text)``, one
+    instruction at a time, those of a forbidden kind added to ``skipped``
+    as (address, kind, text)."""
     pos = start
     while pos < end:
         for address, size, _, _ in md.disasm_lite(code[pos:end], pos):
@@ -111,11 +144,21 @@ def candidates(md, code, start, end, prefilter):
                 yield address, size
             pos = address + size
         if pos < end:
-            pos += 1
+            if undecodable is None:
+                pos += 1
+                continue
+            length, kind, text = undecodable(code, pos)
+            if kind and skipped is not None and pos + length <= end:
+                skipped.append((pos, kind, text))
+            pos += length
 
 
 def check_instructions(obj):
-    rules = classifier(obj.abi)
+    try:
+        rules = classifier(obj.abi)
+    except MissingArchitecture as missing:
+        yield Problem(f"instructions not checked: {missing}")
+        return
     md = capstone.Cs(*rules.capstone)
     for index, sec in enumerate(obj.sections):
         if sec not in obj.exec_sections or sec["sh_type"] == "SHT_NOBITS":
@@ -124,14 +167,26 @@ def check_instructions(obj):
         namer = function_namer(obj, index)
         for start, end in code_ranges(obj, index, len(code)):
             md.detail = False
-            found = list(candidates(md, code, start, end, rules.prefilter))
+            skipped = []
+            found = list(candidates(md, code, start, end, rules.prefilter,
+                                    rules.undecodable, skipped))
             md.detail = True
+            for address, kind, text in skipped:
+                yield _problem(sec.name, _Undecoded(address, text), kind,
+                               namer(address), rules.advice)
             for address, size in found:
                 for insn in md.disasm(code[address:address + size], address, 1):
                     kind = rules.kind(insn)
                     if kind:
                         yield _problem(sec.name, insn, kind, namer(address),
                                        rules.advice)
+
+
+class _Undecoded:
+    """An instruction capstone cannot decode, named by the ABI module."""
+
+    def __init__(self, address, text):
+        self.address, self.mnemonic, self.op_str = address, text, ""
 
 
 def _problem(section, insn, kind, function, advice):
