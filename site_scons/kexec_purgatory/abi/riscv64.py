@@ -283,8 +283,10 @@ def relocation_pair_problems(relocations):
                        "the instruction right after it, but no "
                        "R_RISCV_PCREL_LO12_I is there")
         elif number == R_RISCV_PCREL_LO12_I:
-            if value != place - 4 or R_RISCV_PCREL_HI20 not in [
-                    n for n, _ in by_place.get(place - 4, ())]:
+            partners = [n for n, _ in by_place.get(value, ())]
+            if any(n not in RELOCATIONS for n in partners):
+                continue        # its GOT_HI20... is refused by reloc-type
+            if value != place - 4 or R_RISCV_PCREL_HI20 not in partners:
                 at = "in another section" if value is None else f"at {value:#x}"
                 yield (place, number, f"its R_RISCV_PCREL_HI20 is {at}, "
                        "not the instruction right before it: the "
