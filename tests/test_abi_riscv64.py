@@ -13,6 +13,8 @@ from kexec_purgatory import abi
 from kexec_purgatory.abi import riscv64
 from kexec_purgatory.check import check_file
 from kexec_purgatory.elf import loader
+from kexec_purgatory.emulate import emulator
+from kexec_purgatory.emulate import riscv64 as rv_emulator
 
 # Low: right above a kernel at QEMU virt's 0x80200000; middle: 64 GiB;
 # high: the top of RV64's 56-bit physical address space.
@@ -256,3 +258,34 @@ def test_the_null_symbol_of_relax_is_not_an_undefined_symbol(tmp_path):
     findings = [f for f in check_file(str(call)) if f.rule == "undefined-symbol"]
     assert [f.symbol for f in findings] == ["missing"]
     assert "as 0 without a word" in findings[0].message
+
+
+# --- run ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("address", ADDRESSES[:2])
+def test_kbuilds_purgatory_enters_the_kernel(kbuild, address):
+    result = emulator.run(kbuild.read_bytes(), str(kbuild), address=address)
+    assert (result.outcome, result.passed) == (emulator.ENTERED, True), result.message
+    assert result.registers["pc"] == result.rip
+    fdt = next(r for r in result.regions if r["name"] == "fdt")
+    assert result.registers["a0"] == rv_emulator.HART_ID
+    assert result.registers["a1"] == fdt["start"]
+    assert 20 < result.instructions_per_byte < 200
+
+
+def test_kbuilds_purgatory_refuses_a_flipped_byte(kbuild):
+    result = emulator.run(kbuild.read_bytes(), str(kbuild), address=ADDRESSES[0],
+                          corruption=("initrd", 0x1234))
+    assert (result.outcome, result.passed) == (emulator.REFUSED, True), result.message
+    assert "digest mismatch" in result.message
+
+
+def test_a_floating_point_instruction_traps_in_emulation(tmp_path):
+    """FS is Off at entry, as the kernel leaves it."""
+    source = rv.MINIMAL.format(between="").replace(
+        "purgatory_start:\n", "purgatory_start:\n\tfmv.d.x\tfa0, a0\n")
+    obj = rv.compile_source(tmp_path, "fp.S", source, ["-march=rv64imafdc"])
+    broken = rv.link_relocatable(tmp_path, [obj], "fp.ro")
+    result = emulator.run(broken.read_bytes(), "fp.ro", address=ADDRESSES[0])
+    assert result.outcome == emulator.FAULT
+    assert "illegal instruction" in result.message
