@@ -28,9 +28,9 @@ from unicorn import riscv_const as rc
 from .. import abi
 from . import segments as seg
 from .address_space import AddressSpace, page_align
-from .emulator import (ACCESS_NAMES, BAD_REGISTERS, BASE_INSTRUCTION_LIMIT,
-                       ENTERED, FAULT, INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT,
-                       REFUSED, STRAY_WRITE, RunResult)
+from .emulator import (ACCESS_NAMES, BASE_INSTRUCTION_LIMIT, FAULT,
+                       INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT, REFUSED,
+                       STRAY_WRITE, RunResult, judge_registers)
 
 RV = abi.riscv64
 PAGE_SIZE = RV.PAGE_SIZE
@@ -220,18 +220,5 @@ def _judge_arrival(result):
         result.outcome = FAULT
         result.message = f"fault: emulation stopped at pc {actual['pc']:#x}"
         return
-    expected = result.expected_registers
-    result.mismatched_registers = [n for n in expected if actual[n] != expected[n]]
-    if result.mismatched_registers:
-        result.outcome = BAD_REGISTERS
-        result.message = "entered the kernel with wrong registers: " + ", ".join(
-            f"{n}={actual[n]:#x} (set {expected[n]:#x})"
-            for n in result.mismatched_registers)
-    elif result.corrupted:
-        result.outcome = ENTERED
-        result.message = (f"entered the kernel at {result.rip:#x} although "
-                          f"segment {result.corrupted['region']} was corrupted")
-    else:
-        result.outcome = ENTERED
-        result.message = (f"entered the kernel at {result.rip:#x} with a0 (hart "
-                          f"id) and a1 (FDT) as set")
+    judge_registers(result, actual, RV.KERNEL_ARGUMENT_REGISTERS,
+                    "a0 (hart id) and a1 (FDT) as set")
