@@ -2,6 +2,7 @@
 """The checker never raises on damaged input: it exits 0, 1 or 2 with a message.
 
 Thousands of truncated and byte-mutated copies of the project's purgatory.ro
+(and of a minimal riscv64 one)
 go through the real command (in-process, for speed). Mutations are aimed at the
 ELF header, the section header table and the symbol and relocation tables
 as well as anywhere in the file, since that is where parsers break.
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import riscv_objects
 from kexec_purgatory import cli
 from elftools.elf.elffile import ELFFile
 
@@ -34,9 +36,16 @@ def seed(path, workdir):
     return workdir / "damaged.ro", data, tables
 
 
-@pytest.fixture(scope="module")
-def good(tmp_path_factory, built):
-    return seed(built("pic") / "purgatory.ro", tmp_path_factory.mktemp("robustness"))
+@pytest.fixture(scope="module", params=["x86_64", "riscv64"])
+def good(tmp_path_factory, request):
+    """The project's purgatory.ro, and riscv64's minimal purgatory (an
+    auipc/addi pair, the four ABI symbols) from the cross toolchain."""
+    workdir = tmp_path_factory.mktemp("robustness")
+    if request.param == "riscv64":
+        path = riscv_objects.minimal(workdir)
+    else:
+        path = request.getfixturevalue("built")("pic") / "purgatory.ro"
+    return seed(path, workdir)
 
 
 # The other architectures' purgatories, as Kbuild built them (Linux 6.12).

@@ -16,6 +16,7 @@ from elftools.elf.enums import ENUM_RELOC_TYPE_x64
 
 import elf_objects
 import mini_purgatory
+import riscv_objects
 from kexec_purgatory import abi as contracts
 from kexec_purgatory.check import RULES, check_file, exit_status
 
@@ -40,6 +41,13 @@ def machine(number):
         data[18:20] = number.to_bytes(2, "little")
         path.write_bytes(bytes(data))
     return patch
+
+
+def riscv_lo12_apart(path):
+    """Replace the object with riscv64's minimal purgatory, a nop between
+    its auipc and the addi of the PCREL_LO12_I."""
+    broken = riscv_objects.minimal(path.parent, between="nop\n\t", name="rv.ro")
+    path.write_bytes(broken.read_bytes())
 
 
 def stripped(path):
@@ -145,6 +153,10 @@ FIXTURES = {
     "machine-not-done-yet": (
         dict(), machine(20),
         "unchecked-machine", {}, "only the ELF header was checked"),
+    "riscv-pcrel-lo12-apart-from-its-hi20": (
+        dict(), riscv_lo12_apart,
+        "reloc-pair", {"relocation": "R_RISCV_PCREL_HI20", "section": ".text"},
+        "no R_RISCV_PCREL_LO12_I is there"),
     "unwind-tables": (
         dict(drop=["-fno-asynchronous-unwind-tables"]), None,
         "dead-weight", {"section": ".eh_frame"}, ".eh_frame"),

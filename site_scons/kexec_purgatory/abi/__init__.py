@@ -11,17 +11,18 @@ the checker and the emulator read nothing else.
 """
 
 from ..errors import UserError
-from . import s390x, x86_64
+from . import riscv64, s390x, x86_64
 
 ARCHITECTURES = {module.E_MACHINE: module for module in (
     x86_64,
     s390x,
+    riscv64,
 )}
 
 # Machines whose kernels load a purgatory but whose contract is not here
 # yet (pyelftools' names -> the machine's name): their objects get the
 # ELF-header rule only, and a warning saying so.
-NOT_YET = {"EM_PPC64": "ppc64", "EM_RISCV": "riscv64"}
+NOT_YET = {"EM_PPC64": "ppc64"}
 
 
 # What every architecture's module defines (see x86_64.py for each):

@@ -20,7 +20,6 @@ import capstone
 
 from .finding import Problem
 
-OP_REG = getattr(capstone, "CS_OP_REG", 1)
 
 
 class Classifier:
@@ -53,6 +52,9 @@ class Classifier:
                          functools.reduce(lambda a, b: a | b,
                                           (getattr(capstone, m) for m in module.CAPSTONE[1:])))
         self.advice = module.INSTRUCTION_ADVICE
+        # Optional: how long an instruction capstone cannot decode is, and
+        # its class if forbidden (riscv: V, which capstone 5 does not know).
+        self.undecodable = getattr(module, "undecodable", None)
 
     def kind(self, insn):
         """The widest forbidden class the instruction touches, or None."""
@@ -68,20 +70,38 @@ class Classifier:
 
 def registers_used(insn):
     """Every register the instruction reads or writes, implicit ones
-    included. Where capstone has no register-access tables for the
-    architecture (SystemZ in capstone 4 and 5), the register operands and
-    the implicit lists."""
+    included where capstone can say (regs_access); where it has no
+    register-access tables for the architecture (SystemZ in capstone 4 and
+    5, RISC-V in 5), its register operands, memory bases and implicit
+    lists."""
     try:
         reads, writes = insn.regs_access()
         return (*reads, *writes)
     except capstone.CsError:
-        return (*(op.reg for op in insn.operands if op.type == OP_REG),
-                *insn.regs_read, *insn.regs_write)
+        pass
+    found = [*insn.regs_read, *insn.regs_write]
+    for op in insn.operands:
+        if op.type == capstone.CS_OP_REG:
+            found.append(op.reg)
+        elif op.type == capstone.CS_OP_MEM:
+            found.append(op.mem.base)
+    return found
+
+
+class MissingArchitecture(Exception):
+    """This capstone cannot decode the ABI's machine (capstone 4 has no
+    RISC-V)."""
+
 
 
 @functools.lru_cache(maxsize=None)
 def classifier(module):
-    return Classifier(module)
+    try:
+        return Classifier(module)
+    except (ImportError, AttributeError) as error:
+        raise MissingArchitecture(
+            f"capstone {capstone.__version__} cannot decode {module.NAME} "
+            f"({error}); install capstone >= 5") from None
 
 
 def code_ranges(obj, section_index, size):
@@ -114,10 +134,13 @@ def function_namer(obj, section_index):
     return name
 
 
-def candidates(md, code, start, end, prefilter):
+def candidates(md, code, start, end, prefilter, undecodable=None, skipped=None):
     """Addresses and sizes of the instructions in [start, end) that might be
     forbidden, from a pass without details (with ``prefilter``, only those
-    holding one of its bytes); undecodable bytes are skipped."""
+    holding one of its bytes); undecodable bytes are skipped, one byte at a
+    time or, with ``undecodable(code, pos) -> (length, kind, text)``, one
+    instruction at a time, those of a forbidden kind added to ``skipped``
+    as (address, kind, text)."""
     pos = start
     while pos < end:
         for address, size, _, _ in md.disasm_lite(code[pos:end], pos):
@@ -125,11 +148,21 @@ def candidates(md, code, start, end, prefilter):
                 yield address, size
             pos = address + size
         if pos < end:
-            pos += 1
+            if undecodable is None:
+                pos += 1
+                continue
+            length, kind, text = undecodable(code, pos)
+            if kind and skipped is not None and pos + length <= end:
+                skipped.append((pos, kind, text))
+            pos += length
 
 
 def check_instructions(obj):
-    rules = classifier(obj.abi)
+    try:
+        rules = classifier(obj.abi)
+    except MissingArchitecture as missing:
+        yield Problem(f"instructions not checked: {missing}")
+        return
     md = capstone.Cs(*rules.capstone)
     for index, sec in enumerate(obj.sections):
         if sec not in obj.exec_sections or sec["sh_type"] == "SHT_NOBITS":
@@ -138,14 +171,26 @@ def check_instructions(obj):
         namer = function_namer(obj, index)
         for start, end in code_ranges(obj, index, len(code)):
             md.detail = False
-            found = list(candidates(md, code, start, end, rules.prefilter))
+            skipped = []
+            found = list(candidates(md, code, start, end, rules.prefilter,
+                                    rules.undecodable, skipped))
             md.detail = True
+            for address, kind, text in skipped:
+                yield _problem(sec.name, _Undecoded(address, text), kind,
+                               namer(address), rules.advice)
             for address, size in found:
                 for insn in md.disasm(code[address:address + size], address, 1):
                     kind = rules.kind(insn)
                     if kind:
                         yield _problem(sec.name, insn, kind, namer(address),
                                        rules.advice)
+
+
+class _Undecoded:
+    """An instruction capstone cannot decode, named by the ABI module."""
+
+    def __init__(self, address, text):
+        self.address, self.mnemonic, self.op_str = address, text, ""
 
 
 def _problem(section, insn, kind, function, advice):

@@ -51,3 +51,30 @@ def check_reloc_types(obj):
         yield Problem(f"{name} at {rel.where()} against '{rel.symbol_name}': "
                       f"{why}", symbol=rel.symbol_name, section=rel.section,
                       offset=rel.offset, relocation=name)
+
+
+def check_reloc_pairs(obj):
+    """Relocations the loader applies together without checking that they
+    belong together (riscv: a PCREL_HI20 writes its LO12_I's instruction
+    too, which must be the next one; ADD/SUB pairs)."""
+    pairs = getattr(obj.abi, "relocation_pair_problems", None)
+    if pairs is None:
+        return
+    by_section = {}
+    for rel in obj.relocations:
+        owner = obj.section_of(rel.symbol)
+        # S + A inside the patched section (None: another section's symbol)
+        value = (rel.symbol["st_value"] + rel.addend) & obj.abi.U64 \
+            if owner is not None and owner.name == rel.section else None
+        by_section.setdefault(rel.section, []).append((rel.offset, rel.type,
+                                                       value, rel))
+    for section, entries in by_section.items():
+        rels = {(offset, number): rel for offset, number, _, rel in entries}
+        for offset, number, message in pairs(
+                [(offset, number, value) for offset, number, value, _ in entries]):
+            rel = rels[offset, number]
+            name = rel.type_name
+            yield Problem(f"{name} at {rel.where()} against "
+                          f"'{rel.symbol_name}': {message}",
+                          symbol=rel.symbol_name, section=section,
+                          offset=offset, relocation=name)

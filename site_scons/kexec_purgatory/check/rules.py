@@ -55,6 +55,10 @@ RULES = (
     Rule("reloc-type", ERROR,
          "\"Unknown rela relocation\" and 32-bit relocation overflow once "
          "the purgatory is placed above 2/4 GiB", relocations.check_reloc_types),
+    Rule("reloc-pair", ERROR,
+         "a purgatory the kernel loads wrong without a word: riscv's "
+         "PCREL_HI20 patching an instruction that is not its LO12_I, an ADD "
+         "without its SUB", relocations.check_reloc_pairs),
     Rule("undefined-symbol", ERROR, "\"Undefined symbol\" at load time",
          symbols.check_undefined),
     Rule("common-symbol", ERROR, "COMMON symbols the kernel cannot place",

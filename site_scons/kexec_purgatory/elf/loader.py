@@ -218,9 +218,14 @@ class _Relocator:
         name = sym.name
         if not sym["st_name"] and isinstance(shndx, int) and shndx < self.elf.num_sections():
             name = self.elf.get_section(shndx).name
-        if shndx == "SHN_UNDEF":
+        if not getattr(self.loaded.abi, "UNDEFINED_SYMBOLS_REFUSED", True):
+            # riscv: no UNDEF or COMMON check; UNDEF (0) takes section 0's
+            # sh_addr, 0; COMMON (0xfff2) fails as an invalid section.
+            if shndx == "SHN_UNDEF":
+                return sym["st_value"]
+        elif shndx == "SHN_UNDEF":
             raise LoadError(self.name, f"Undefined symbol: {name}")
-        if shndx == "SHN_COMMON":
+        elif shndx == "SHN_COMMON":
             raise LoadError(self.name, f"symbol '{name}' in common section")
         if shndx == "SHN_ABS":
             base = 0

@@ -259,8 +259,16 @@ def _judge_arrival(machine, result):
             result.outcome = FAULT
             result.message = f"fault: emulation stopped at rip {actual['rip']:#x}"
         return
+    judge_registers(result, actual, GENERAL_REGISTERS,
+                    f"all {len(GENERAL_REGISTERS)} registers as set")
+
+
+def judge_registers(result, actual, names, as_set):
+    """At the kernel's entry: the registers ``names`` as expected (else
+    BAD_REGISTERS), and ENTERED, said with ``as_set`` when nothing was
+    corrupted (every architecture's emulation ends here)."""
     expected = result.expected_registers
-    result.mismatched_registers = [name for name in GENERAL_REGISTERS
+    result.mismatched_registers = [name for name in names
                                    if actual[name] != expected[name]]
     if result.mismatched_registers:
         result.outcome = BAD_REGISTERS
@@ -273,8 +281,7 @@ def _judge_arrival(machine, result):
                           f"segment {result.corrupted['region']} was corrupted")
     else:
         result.outcome = ENTERED
-        result.message = (f"entered the kernel at {result.rip:#x} with all "
-                          f"{len(GENERAL_REGISTERS)} registers as set")
+        result.message = f"entered the kernel at {result.rip:#x} with {as_set}"
 
 
 def new_result(loaded, segments, digest, corruption, rip, expected):
