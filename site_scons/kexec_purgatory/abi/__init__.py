@@ -11,14 +11,14 @@ the checker and the emulator read nothing else.
 """
 
 from ..errors import UserError
-from . import x86_64
+from . import ppc64le, x86_64
 
-ARCHITECTURES = {x86_64.E_MACHINE: x86_64}
+ARCHITECTURES = {m.E_MACHINE: m for m in (x86_64, ppc64le)}
 
 # Machines whose kernels load a purgatory but whose contract is not here
 # yet (pyelftools' names -> the machine's name): their objects get the
 # ELF-header rule only, and a warning saying so.
-NOT_YET = {"EM_S390": "s390x", "EM_PPC64": "ppc64", "EM_RISCV": "riscv64"}
+NOT_YET = {"EM_S390": "s390x", "EM_RISCV": "riscv64"}
 
 
 # What every architecture's module defines (see x86_64.py for each):
@@ -40,6 +40,15 @@ INTERFACE = (
     "STATE_SAVE_INSTRUCTIONS", "STATE_SAVE_CLASS", "CLASS_RANK",
     "INSTRUCTION_ADVICE",
 )
+# Optional, with the default when absent:
+#   RELA_APPLIED (True): False where the kernel applies no relocation at
+#     all (powerpc), RELA_REFUSED_MESSAGE then being its refusal;
+#   OTHER_BYTE_ORDER (None): the name of the same e_machine in the other
+#     byte order when the kernel loads that too but it is not modelled
+#     (checked for the ELF header only, with a warning);
+#   INSTRUCTION_ALIGNMENT (1): how far the checker moves on after bytes
+#     it cannot decode;
+#   PREFILTER_BYTES (b""): see x86_64.
 
 
 def for_machine(e_machine, name="object"):

@@ -51,12 +51,33 @@ class Classifier:
                          functools.reduce(lambda a, b: a | b,
                                           (getattr(capstone, m) for m in module.CAPSTONE[1:])))
         self.advice = module.INSTRUCTION_ADVICE
+        self.alignment = getattr(module, "INSTRUCTION_ALIGNMENT", 1)
+        self.access_table = True
+        self.op_reg = getattr(constants, f"{prefix}OP_REG", None)
+        self.op_mem = getattr(constants, f"{prefix}OP_MEM", None)
+
+    def registers(self, insn):
+        """Registers read and written, implicit ones included; where
+        capstone has no access table (PPC in capstone 5: CS_ERR_ARCH), the
+        register operands (memory bases too) and the implicit lists."""
+        if self.access_table:
+            try:
+                return insn.regs_access()
+            except capstone.CsError:
+                self.access_table = False
+        operands = []
+        for op in insn.operands:
+            if op.type == self.op_reg:
+                operands.append(op.reg)
+            elif op.type == self.op_mem:
+                operands.append(op.mem.base)
+        return [*operands, *insn.regs_read], list(insn.regs_write)
 
     def kind(self, insn):
         """The widest forbidden class the instruction touches, or None."""
         if insn.id in self.state_save:
             return self.state_save[insn.id]
-        reads, writes = insn.regs_access()
+        reads, writes = self.registers(insn)
         kinds = {self.register_kind[r] for r in (*reads, *writes)
                  if r in self.register_kind}
         if insn.id not in self.general_purpose:
@@ -100,10 +121,11 @@ def function_namer(obj, section_index):
     return name
 
 
-def candidates(md, code, start, end, prefilter):
+def candidates(md, code, start, end, prefilter, alignment=1):
     """Addresses and sizes of the instructions in [start, end) that might be
     forbidden, from a pass without details (with ``prefilter``, only those
-    holding one of its bytes); undecodable bytes are skipped."""
+    holding one of its bytes); undecodable bytes are skipped, ``alignment``
+    at a time."""
     pos = start
     while pos < end:
         for address, size, _, _ in md.disasm_lite(code[pos:end], pos):
@@ -111,7 +133,7 @@ def candidates(md, code, start, end, prefilter):
                 yield address, size
             pos = address + size
         if pos < end:
-            pos += 1
+            pos += alignment - pos % alignment
 
 
 def check_instructions(obj):
@@ -124,7 +146,8 @@ def check_instructions(obj):
         namer = function_namer(obj, index)
         for start, end in code_ranges(obj, index, len(code)):
             md.detail = False
-            found = list(candidates(md, code, start, end, rules.prefilter))
+            found = list(candidates(md, code, start, end, rules.prefilter,
+                                        rules.alignment))
             md.detail = True
             for address, size in found:
                 for insn in md.disasm(code[address:address + size], address, 1):

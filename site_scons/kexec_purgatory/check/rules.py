@@ -27,14 +27,14 @@ class Rule:
 HEADER_RULE = Rule(
     "elf-header", ERROR,
     "kexec_file_load refusing an object that is not a sane 64-bit "
-    "little-endian x86_64 ET_REL, or misreading a damaged one", None)
+    "little-endian x86_64 or ppc64le ET_REL, or misreading a damaged one", None)
 
 # Not a check of its own: what the checker says of an object of a machine
 # whose kernel loads a purgatory but whose contract it does not know yet.
 UNCHECKED_MACHINE_RULE = Rule(
     "unchecked-machine", WARNING,
-    "a purgatory of s390x, ppc64 or riscv64 taken as checked when only its "
-    "ELF header was", None)
+    "a purgatory of s390x, riscv64 or big-endian ppc64 taken as checked "
+    "when only its ELF header was", None)
 
 RULES = (
     HEADER_RULE,
@@ -50,7 +50,9 @@ RULES = (
     Rule("exec-sections", ERROR,
          "pre-2026 kernels picking the wrong executable section as entry "
          "(.text.hot, .ltext, .text.* from LTO)", sections.check_exec_sections),
-    Rule("rel-section", ERROR, "\"REL relocation unsupported\" at load time",
+    Rule("rel-section", ERROR, "\"REL relocation unsupported\" at load time "
+         "(on ppc64le, where nothing is relocated, \"RELA relocation "
+         "unsupported.\" too)",
          relocations.check_rel_sections),
     Rule("reloc-type", ERROR,
          "\"Unknown rela relocation\" and 32-bit relocation overflow once "
@@ -67,7 +69,9 @@ RULES = (
     Rule("writable-exec", ERROR, "code and data mixed in one section",
          sections.check_writable_exec),
     Rule("fpu-simd", ERROR,
-         "a #UD fault and a hung kdump from x87/MMX/SSE/AVX instructions",
+         "a #UD fault and a hung kdump from x87/MMX/SSE/AVX instructions "
+         "(on ppc64le: a facility-unavailable interrupt from FP, Altivec or "
+         "VSX)",
          instructions.check_instructions),
     Rule("size-budget", WARNING, "a purgatory growing without anyone noticing",
          sections.check_size),
