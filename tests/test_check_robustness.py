@@ -2,7 +2,7 @@
 """The checker never raises on damaged input: it exits 0, 1 or 2 with a message.
 
 Thousands of truncated and byte-mutated copies of the project's purgatory.ro
-go through the real command (in-process, for speed). Mutations are aimed at the
+(and of a ppc64le one) go through the real command (in-process, for speed). Mutations are aimed at the
 ELF header, the section header table and the symbol and relocation tables
 as well as anywhere in the file, since that is where parsers break.
 """
@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ppc64le_objects
 from kexec_purgatory import cli
 from elftools.elf.elffile import ELFFile
 
@@ -21,10 +22,18 @@ SETTINGS = settings(max_examples=2000, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def good(tmp_path_factory, built):
+@pytest.fixture(scope="module", params=["x86_64", "ppc64le"])
+def good(request, tmp_path_factory, built):
+    """The project's purgatory, or a ppc64le one from the cross compiler
+    (with a relocation, so that a RELA table is there to damage)."""
     workdir = tmp_path_factory.mktemp("robustness")
-    path = built("pic") / "purgatory.ro"
+    if request.param == "ppc64le":
+        if not ppc64le_objects.cross_tools():
+            pytest.skip(f"{ppc64le_objects.GCC} is not installed")
+        path = ppc64le_objects.trampoline(workdir, name="ppc64le",
+                                          extra="\tbl\tkernel\n")
+    else:
+        path = built("pic") / "purgatory.ro"
     data = path.read_bytes()
     with open(path, "rb") as f:
         elf = ELFFile(f)
