@@ -195,10 +195,11 @@ CAPSTONE_PREFIX = "PPC_"
 INSTRUCTION_ALIGNMENT = 4
 # The kernel runs with MSR FP, VEC and VSX clear unless it borrowed the
 # unit (enable_kernel_fp() and friends), and kexec_sequence() sets none of
-# them: such an instruction raises a facility-unavailable interrupt, whose
-# vector at 0x800/0xf20/0xf40 is no longer the old kernel's.
-INSTRUCTION_ADVICE = ("the purgatory runs with MSR FP/VEC/VSX clear and no "
-                      "interrupt vectors (build with -msoft-float "
+# them: such an instruction raises a facility-unavailable interrupt
+# (vectors 0x800, 0xf20, 0xf40) into an old kernel that kexec has already
+# torn down (real mode, its pages overwritten by the new image).
+INSTRUCTION_ADVICE = ("the purgatory runs with MSR FP/VEC/VSX clear, after "
+                      "the old kernel is torn down (build with -msoft-float "
                       "-mno-altivec -mno-vsx, general registers only)")
 # Capstone 5 has no floating-point group for PPC and no register-access
 # table (the checker falls back to operands): floating point is found by
