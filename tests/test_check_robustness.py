@@ -2,8 +2,8 @@
 """The checker never raises on damaged input: it exits 0, 1 or 2 with a message.
 
 Thousands of truncated and byte-mutated copies of the project's purgatory.ro
-(and of a minimal riscv64 one)
-go through the real command (in-process, for speed). Mutations are aimed at the
+(and of a minimal riscv64 one and a ppc64le one) go through the real command
+(in-process, for speed). Mutations are aimed at the
 ELF header, the section header table and the symbol and relocation tables
 as well as anywhere in the file, since that is where parsers break.
 """
@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ppc64le_objects
 import riscv_objects
 from kexec_purgatory import cli
 from elftools.elf.elffile import ELFFile
@@ -36,13 +37,17 @@ def seed(path, workdir):
     return workdir / "damaged.ro", data, tables
 
 
-@pytest.fixture(scope="module", params=["x86_64", "riscv64"])
+@pytest.fixture(scope="module", params=["x86_64", "riscv64", "ppc64le"])
 def good(tmp_path_factory, request):
-    """The project's purgatory.ro, and riscv64's minimal purgatory (an
-    auipc/addi pair, the four ABI symbols) from the cross toolchain."""
+    """The project's purgatory.ro, riscv64's minimal purgatory (an
+    auipc/addi pair, the four ABI symbols) and a ppc64le one with a
+    relocation (a RELA table to damage), from the cross toolchains."""
     workdir = tmp_path_factory.mktemp("robustness")
     if request.param == "riscv64":
         path = riscv_objects.minimal(workdir)
+    elif request.param == "ppc64le":
+        path = ppc64le_objects.trampoline(workdir, name="ppc64le",
+                                          extra="\tbl\tkernel\n")
     else:
         path = request.getfixturevalue("built")("pic") / "purgatory.ro"
     return seed(path, workdir)

@@ -11,18 +11,19 @@ the checker and the emulator read nothing else.
 """
 
 from ..errors import UserError
-from . import riscv64, s390x, x86_64
+from . import ppc64le, riscv64, s390x, x86_64
 
 ARCHITECTURES = {module.E_MACHINE: module for module in (
     x86_64,
     s390x,
     riscv64,
+    ppc64le,
 )}
 
 # Machines whose kernels load a purgatory but whose contract is not here
 # yet (pyelftools' names -> the machine's name): their objects get the
 # ELF-header rule only, and a warning saying so.
-NOT_YET = {"EM_PPC64": "ppc64"}
+NOT_YET = {}
 
 
 # What every architecture's module defines (see x86_64.py for each):
@@ -44,6 +45,15 @@ INTERFACE = (
     "STATE_SAVE_INSTRUCTIONS", "STATE_SAVE_CLASS", "CLASS_RANK",
     "INSTRUCTION_ADVICE",
 )
+# Optional, with the default when absent:
+#   RELA_APPLIED (True): False where the kernel applies no relocation at
+#     all (powerpc), RELA_REFUSED_MESSAGE then being its refusal;
+#   OTHER_BYTE_ORDER (None): the name of the same e_machine in the other
+#     byte order when the kernel loads that too but it is not modelled
+#     (checked for the ELF header only, with a warning);
+#   INSTRUCTION_ALIGNMENT (1): how far the checker moves on after bytes
+#     it cannot decode;
+#   PREFILTER_BYTES (b""): see x86_64.
 
 
 def for_machine(e_machine, name="object"):

@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..files import read_bytes
 from .elfobject import ElfObject
 from .finding import ERROR, WARNING, Finding, Problem
-from .header import header_problems, table_problems
+from .header import header_problems, other_byte_order, table_problems
 from .. import abi as contracts
 from .rules import (ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID,
                     UNCHECKED_MACHINE_RULE)
@@ -42,6 +42,12 @@ def check_elf(data, name, abi=KERNEL_ABI):
                 "knows the kernel's purgatory contract for "
                 f"{', '.join(m.NAME for m in contracts.ARCHITECTURES.values())}"
                 " only; only the ELF header was checked")])
+        other = other_byte_order(elf)
+        if other:
+            return _findings(name, UNCHECKED_MACHINE_RULE, [Problem(
+                f"{machine} in the other byte order ({other}): this checker "
+                f"knows the {contracts.ARCHITECTURES[machine].NAME} contract "
+                "only; only the ELF header was checked")])
         obj = ElfObject(elf, data, name)
         problems = table_problems(obj)
         if problems:

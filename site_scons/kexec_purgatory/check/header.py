@@ -29,6 +29,16 @@ def _byte_order(module):
     return "ELFDATA2LSB" if module.LITTLE_ENDIAN else "ELFDATA2MSB"
 
 
+def other_byte_order(elf):
+    """The name of the machine an object is, when its e_machine has a
+    module here but its byte order is the other one, which that kernel
+    also loads and which is not modelled (big-endian ppc64); else None."""
+    module = abi.ARCHITECTURES.get(elf.header["e_machine"])
+    if module is None or elf.little_endian == module.LITTLE_ENDIAN:
+        return None
+    return getattr(module, "OTHER_BYTE_ORDER", None)
+
+
 def header_problems(elf, data):
     """Identity and section-table geometry, from the ELF header alone."""
     header = elf.header
@@ -45,7 +55,8 @@ def header_problems(elf, data):
     if module is None and machine not in abi.NOT_YET:
         problems.append(Problem(abi.refusal(machine)))
     order, data_encoding = _byte_order(module), header["e_ident"]["EI_DATA"]
-    if order is not None and data_encoding != order:
+    if order is not None and data_encoding != order \
+            and not getattr(module, "OTHER_BYTE_ORDER", None):
         endian = "little" if order == "ELFDATA2LSB" else "big"
         problems.append(Problem(f"EI_DATA is {data_encoding}, not {order}: "
                                 f"the kernel loads only a {endian}-endian "

@@ -55,37 +55,39 @@ class Classifier:
         # Optional: how long an instruction capstone cannot decode is, and
         # its class if forbidden (riscv: V, which capstone 5 does not know).
         self.undecodable = getattr(module, "undecodable", None)
+        self.alignment = getattr(module, "INSTRUCTION_ALIGNMENT", 1)
+        self.access_table = True
+        self.op_reg = getattr(constants, f"{prefix}OP_REG", None)
+        self.op_mem = getattr(constants, f"{prefix}OP_MEM", None)
+
+    def registers(self, insn):
+        """Registers read and written, implicit ones included; where
+        capstone has no access table (PPC in capstone 5: CS_ERR_ARCH), the
+        register operands (memory bases too) and the implicit lists."""
+        if self.access_table:
+            try:
+                return insn.regs_access()
+            except capstone.CsError:
+                self.access_table = False
+        operands = []
+        for op in insn.operands:
+            if op.type == self.op_reg:
+                operands.append(op.reg)
+            elif op.type == self.op_mem:
+                operands.append(op.mem.base)
+        return [*operands, *insn.regs_read], list(insn.regs_write)
 
     def kind(self, insn):
         """The widest forbidden class the instruction touches, or None."""
         if insn.id in self.state_save:
             return self.state_save[insn.id]
-        kinds = {self.register_kind[r] for r in registers_used(insn)
+        reads, writes = self.registers(insn)
+        kinds = {self.register_kind[r] for r in (*reads, *writes)
                  if r in self.register_kind}
         if insn.id not in self.general_purpose:
             kinds.update(self.group_kind[g] for g in insn.groups
                          if g in self.group_kind)
         return max(kinds, key=self.rank.__getitem__, default=None)
-
-
-def registers_used(insn):
-    """Every register the instruction reads or writes, implicit ones
-    included where capstone can say (regs_access); where it has no
-    register-access tables for the architecture (SystemZ in capstone 4 and
-    5, RISC-V in 5), its register operands, memory bases and implicit
-    lists."""
-    try:
-        reads, writes = insn.regs_access()
-        return (*reads, *writes)
-    except capstone.CsError:
-        pass
-    found = [*insn.regs_read, *insn.regs_write]
-    for op in insn.operands:
-        if op.type == capstone.CS_OP_REG:
-            found.append(op.reg)
-        elif op.type == capstone.CS_OP_MEM:
-            found.append(op.mem.base)
-    return found
 
 
 class MissingArchitecture(Exception):
@@ -134,13 +136,14 @@ def function_namer(obj, section_index):
     return name
 
 
-def candidates(md, code, start, end, prefilter, undecodable=None, skipped=None):
+def candidates(md, code, start, end, prefilter, alignment=1, undecodable=None,
+               skipped=None):
     """Addresses and sizes of the instructions in [start, end) that might be
     forbidden, from a pass without details (with ``prefilter``, only those
-    holding one of its bytes); undecodable bytes are skipped, one byte at a
-    time or, with ``undecodable(code, pos) -> (length, kind, text)``, one
-    instruction at a time, those of a forbidden kind added to ``skipped``
-    as (address, kind, text)."""
+    holding one of its bytes); undecodable bytes are skipped, ``alignment``
+    at a time or, with ``undecodable(code, pos) -> (length, kind, text)``,
+    one instruction at a time, those of a forbidden kind added to
+    ``skipped`` as (address, kind, text)."""
     pos = start
     while pos < end:
         for address, size, _, _ in md.disasm_lite(code[pos:end], pos):
@@ -149,7 +152,7 @@ def candidates(md, code, start, end, prefilter, undecodable=None, skipped=None):
             pos = address + size
         if pos < end:
             if undecodable is None:
-                pos += 1
+                pos += alignment - pos % alignment
                 continue
             length, kind, text = undecodable(code, pos)
             if kind and skipped is not None and pos + length <= end:
@@ -173,7 +176,7 @@ def check_instructions(obj):
             md.detail = False
             skipped = []
             found = list(candidates(md, code, start, end, rules.prefilter,
-                                    rules.undecodable, skipped))
+                                    rules.alignment, rules.undecodable, skipped))
             md.detail = True
             for address, kind, text in skipped:
                 yield _problem(sec.name, _Undecoded(address, text), kind,

@@ -19,8 +19,16 @@ GOT_CAUSE = ("the kernel builds no GOT; caused by PIC/PIE code reaching a "
 
 
 def check_rel_sections(obj):
+    applies_rela = getattr(obj.abi, "RELA_APPLIED", True)
     for sec, target in obj.applied_relocation_sections():
-        if sec["sh_type"] == "SHT_REL":
+        if sec["sh_type"] == "SHT_RELA" and not applies_rela:
+            yield Problem(f"'{sec.name}' relocates '{target.name}', which the "
+                          f"kernel loads: the {obj.abi.NAME} kernel applies no "
+                          f"relocation at all (\"{obj.abi.RELA_REFUSED_MESSAGE}\""
+                          f", even for an empty section); the purgatory must be "
+                          f"position independent with no relocation left after "
+                          f"ld -r", section=sec.name)
+        elif sec["sh_type"] == "SHT_REL":
             yield Problem(f"'{sec.name}' is SHT_REL: the kernel refuses REL "
                           f"relocations on {obj.abi.NAME} (\"REL relocation "
                           f"unsupported\"); it applies only SHT_RELA",
@@ -44,6 +52,11 @@ def check_reloc_types(obj):
                    f"refuses it at every load address")
         elif rtype is not None:
             why = f"{ABSOLUTE_32.get(name, 'depends on the load address')} ({ABSOLUTE_32_CAUSE})"
+        elif not getattr(obj.abi, "RELA_APPLIED", True):
+            why = (f"the {obj.abi.NAME} kernel applies no relocation at all "
+                   f"(\"{obj.abi.RELA_REFUSED_MESSAGE}\"): address it "
+                   f"relative to the program counter (bcl 20,31 and mflr), "
+                   f"as trampoline_64.S does")
         elif "GOT" in name:
             why = GOT_CAUSE
         else:

@@ -50,7 +50,9 @@ RULES = (
     Rule("exec-sections", ERROR,
          "pre-2026 kernels picking the wrong executable section as entry "
          "(.text.hot, .ltext, .text.* from LTO)", sections.check_exec_sections),
-    Rule("rel-section", ERROR, "\"REL relocation unsupported\" at load time",
+    Rule("rel-section", ERROR, "\"REL relocation unsupported\" at load time "
+         "(on ppc64le, where nothing is relocated, \"RELA relocation "
+         "unsupported.\" too)",
          relocations.check_rel_sections),
     Rule("reloc-type", ERROR,
          "\"Unknown rela relocation\" and 32-bit relocation overflow once "
@@ -71,7 +73,9 @@ RULES = (
     Rule("writable-exec", ERROR, "code and data mixed in one section",
          sections.check_writable_exec),
     Rule("fpu-simd", ERROR,
-         "a #UD fault and a hung kdump from x87/MMX/SSE/AVX instructions",
+         "a #UD fault and a hung kdump from x87/MMX/SSE/AVX instructions "
+         "(on ppc64le: a facility-unavailable interrupt from FP, Altivec or "
+         "VSX)",
          instructions.check_instructions),
     Rule("size-budget", WARNING, "a purgatory growing without anyone noticing",
          sections.check_size),

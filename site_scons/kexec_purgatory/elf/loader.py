@@ -168,7 +168,9 @@ class RelocatedSection:
 
 class _Relocator:
     """Applies RELA sections with the semantics of the ABI's relocator
-    (arch/x86/kernel/machine_kexec_64.c, arch_kexec_apply_relocations_add())."""
+    (arch/x86/kernel/machine_kexec_64.c, arch_kexec_apply_relocations_add());
+    where the architecture has none (powerpc), refuses them as the kernel's
+    default does."""
 
     def __init__(self, loaded):
         self.loaded = loaded
@@ -190,6 +192,13 @@ class _Relocator:
             if section["sh_type"] == "SHT_REL":
                 raise LoadError(self.name, "REL relocation unsupported",
                                 f"section {section.name}")
+            if not getattr(self.loaded.abi, "RELA_APPLIED", True):
+                # powerpc: include/linux/kexec.h's default
+                # arch_kexec_apply_relocations_add() refuses every RELA
+                # section, before looking at a single entry.
+                raise LoadError(self.name, self.loaded.abi.RELA_REFUSED_MESSAGE,
+                                f"section {section.name} relocating "
+                                f"{self.elf.get_section(target).name}")
             self.apply(section, self.loaded.sections[target])
 
     def apply(self, relsec, target):
