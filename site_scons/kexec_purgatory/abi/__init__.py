@@ -32,6 +32,8 @@ INTERFACE = (
     "NAME", "E_MACHINE", "ELF_CLASS", "LITTLE_ENDIAN",
     # placement: the page size and the lowest address the kernel uses
     "PAGE_SIZE", "MIN_LOAD_ADDRESS",
+    # low, middle and high addresses test-run uses (run: the middle)
+    "TEST_ADDRESSES",
     # symbols the kernel reads or writes: {name: exact size or None}
     "SYMBOLS", "ENTRY_SYMBOL", "ENTRY_FROM_SYMBOL", "ENTRY_FROM_E_ENTRY",
     "ENTRY_RULES",

@@ -48,6 +48,8 @@ PAGE_SIZE = 0x1000
 # arch/powerpc/include/asm/crashdump-ppc64.h) are the ones the purgatory
 # itself copies away for kdump and the new kernel's vectors overwrite.
 MIN_LOAD_ADDRESS = 0x10000
+# Where `load` is tested and `scons test-run` would run it.
+TEST_ADDRESSES = (0x10000, 0x20000000, 0x7fffffff0000)
 # ppc64_rma_size: at most 1 GiB with the hash MMU
 # (arch/powerpc/mm/book3s64/hash_utils.c, hash__setup_initial_memory_limit()),
 # ULONG_MAX with radix (arch/powerpc/mm/init_64.c). The purgatory runs in

@@ -31,6 +31,9 @@ MIN_LOAD_ADDRESS = PAGE_SIZE
 # The purgatory runs with satp = 0 (Bare: physical addresses, see below);
 # RV64 physical addresses have 56 bits (the privileged spec's Sv39/48/57 PPN).
 PHYSICAL_ADDRESS_LIMIT = 1 << 56
+# Where `scons test-run` runs it (`run` defaults to the middle): where RAM
+# starts on most boards (+4 MiB), 64 GiB, and 2^46.
+TEST_ADDRESSES = (0x80400000, 1 << 36, 1 << 46)
 
 # --- Symbols --------------------------------------------------------------
 # Looked up by kernel/kexec_file.c, kexec_purgatory_find_symbol() and

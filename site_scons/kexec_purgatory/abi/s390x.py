@@ -29,6 +29,9 @@ PAGE_SIZE = 0x1000
 # command_line) (0x80) + LEGACY_COMMAND_LINE_SIZE (896) = 0x10800 bytes, so
 # the lowest address is ALIGN(0x10800, PAGE_SIZE).
 MIN_LOAD_ADDRESS = 0x11000
+# Where `scons test-run` runs it (`run` defaults to the middle): low, 1 GiB
+# and just below 2 GiB, the most a 31-bit entry PSW reaches.
+TEST_ADDRESSES = (0x12000, 1 << 30, (1 << 31) - (1 << 20))
 
 # --- Symbols --------------------------------------------------------------
 # kernel/kexec_file.c, kexec_purgatory_find_symbol() and

@@ -26,6 +26,9 @@ PAGE_SIZE = 0x1000
 MIN_LOAD_ADDRESS = 0x3000
 # Kernels with 4-level paging map no physical memory above 64 TiB.
 IDENTITY_MAP_LIMIT = 1 << 46
+# Where `scons test-run` runs it: low, just above 4 GiB (where any 32-bit
+# absolute relocation breaks) and above 2^40; `run` defaults to the middle.
+TEST_ADDRESSES = (0x3000, (1 << 32) + 0x1000, (1 << 40) + 0x200000)
 
 # --- Symbols --------------------------------------------------------------
 # kernel/kexec_file.c, kexec_purgatory_find_symbol(): only STB_GLOBAL

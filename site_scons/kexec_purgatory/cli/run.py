@@ -10,7 +10,8 @@ from ..formats import read_object
 from ..sizes import parse_size
 from .load import add_entry_argument
 
-HELP = "run purgatory.ro in an emulated x86_64 up to the new kernel's entry"
+HELP = ("run a purgatory in an emulated CPU of its machine (x86_64, s390x, "
+        "riscv64) up to the new kernel's entry")
 
 SPEC_HELP = f"""\
 the segments the kernel would hash, as comma-separated NAME=SIZE[@ADDR] items
@@ -34,10 +35,13 @@ def add_arguments(parser):
     parser.add_argument("file", metavar="FILE",
                         help="the purgatory (purgatory.ro), or a kernel image "
                              "holding one")
-    parser.add_argument("--addr", default=hex(emulator.DEFAULT_ADDRESS), metavar="A",
-                        help="load address, page aligned, from 0x3000 to 64 TiB "
-                             "(0x hex, K/M/G/T suffixes, sums like 4G+0x1000; "
-                             "default %(default)s)")
+    parser.add_argument("--addr", metavar="A",
+                        help="load address, page aligned, at or above the "
+                             "architecture's lowest (x86_64: 0x3000 to 64 "
+                             "TiB; s390x: below 2 GiB) (0x hex, K/M/G/T "
+                             "suffixes, sums like 4G+0x1000; default: the "
+                             "middle of test-run's addresses, 4 GiB + 4 KiB "
+                             "on x86_64)")
     parser.add_argument("--segments", default=segments.DEFAULT_SPEC,
                         metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--corrupt", metavar="REGION:OFFSET",
@@ -76,7 +80,8 @@ def run(args):
     corruption = segments.parse_corruption(args.corrupt) if args.corrupt else None
     limit = _instruction_limit(args.max_instructions)
     result = emulator.run(*read_object(args.file),
-                          parse_size(args.addr, "--addr"), args.segments,
+                          parse_size(args.addr, "--addr") if args.addr else None,
+                          args.segments,
                           corruption, args.entry_from, limit)
     if args.json:
         json.dump(result.as_dict(), sys.stdout)

@@ -39,7 +39,6 @@ X86 = abi.x86_64
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
 ENTRY64_REGS = X86.ENTRY64_REGISTERS
 PAGE_SIZE = X86.PAGE_SIZE
-DEFAULT_ADDRESS = 1 << 32
 
 # "Spinning": this many instructions without leaving a window this small,
 # then the same block entered twice with the same registers and flags (a
@@ -308,12 +307,24 @@ def machine_of(module, name):
                         "here yet (check and load work)") from None
 
 
-def run(data, name, address=DEFAULT_ADDRESS, spec=seg.DEFAULT_SPEC,
+def machine_abi_of(data, name):
+    """The ABI module of the purgatory in ``data`` (UserError if none)."""
+    from ..elf.reader import damaged_elf_is_user_error, parse_elf
+    elf = parse_elf(data, name)
+    with damaged_elf_is_user_error(name):
+        return loader.machine_abi(elf, name)
+
+
+def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
         max_instructions=None):
     """Load the purgatory in ``data`` at ``address`` and run it against the
     segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
-    applied after the digest was taken. Returns a RunResult."""
+    applied after the digest was taken; ``address`` None is the middle of
+    the architecture's test addresses (4 GiB + 4 KiB on x86_64). Returns a
+    RunResult."""
+    if address is None:
+        address = machine_abi_of(data, name).TEST_ADDRESSES[1]
     loaded = loader.load(data, name, address, entry_from)
     if loaded.abi is not X86:
         return machine_of(loaded.abi, name).run(

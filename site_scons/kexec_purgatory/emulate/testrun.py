@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from . import emulator, segments
 from ..errors import UserError
 
-ADDRESSES = (0x3000, (1 << 32) + 0x1000, (1 << 40) + 0x200000)
+from .. import abi
+
+ADDRESSES = abi.x86_64.TEST_ADDRESSES
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,10 @@ class PlannedRun:
         return f"kexec-purgatory run --addr {self.address:#x}{corrupt} {path}"
 
 
-def plan(spec=segments.DEFAULT_SPEC):
+def plan(spec=segments.DEFAULT_SPEC, addresses=ADDRESSES):
     last = segments.parse_spec(spec)[-1]
     runs = []
-    for address in ADDRESSES:
+    for address in addresses:
         runs.append(PlannedRun(address))
         runs.append(PlannedRun(address, (last.name, last.size - 1)))
     return runs
@@ -57,7 +59,7 @@ def run_all(data, path, verbose=False, out=print):
     (the command line with ``verbose``) and returns the JSON report, or
     raises UserError naming the runs that failed."""
     results, failed = [], []
-    for planned in plan():
+    for planned in plan(addresses=emulator.machine_abi_of(data, path).TEST_ADDRESSES):
         if verbose:
             out(planned.command(path))
         result = emulator.run(data, path, planned.address,
