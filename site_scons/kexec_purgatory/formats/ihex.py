@@ -12,7 +12,6 @@ of this form is written or read.
 
 import io
 
-from .. import abi
 from ..errors import UserError
 from ..files import read_bytes, write_atomically
 from ..sizes import parse_size
@@ -29,7 +28,8 @@ DEFAULT_LOAD_ADDR = "0x1000000"
 def parse_load_addr(value, variable="LOAD_ADDR"):
     """A page-aligned address below 4 GiB (decimal, 0x hex, K/M/G suffixes)."""
     address = parse_size(str(value), variable)
-    page = abi.x86_64.PAGE_SIZE
+    from ..abi import x86_64     # imported here: every build loads this module
+    page = x86_64.PAGE_SIZE
     if address % page or not 0 < address < INTEL_HEX_LIMIT:
         raise UserError(f"{variable}: {value} must be page aligned ({page:#x}) "
                         "and below 4 GiB (Intel HEX addresses 32 bits)")

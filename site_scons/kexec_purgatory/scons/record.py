@@ -142,7 +142,7 @@ def build_info_node(env, target, relocatable, outputs, inputs, objects,
     """The build record of ``relocatable`` and ``outputs``; ``inputs`` are
     the sources (their headers are found by scanning), ``objects`` the
     objects whose compile commands it lists."""
-    from .tool import package_modules
+    from .tool import package_version
     # The record lists each object's compile command, read when the record
     # is written: SCons must keep the objects' commands until then.
     for obj in objects:
@@ -151,5 +151,5 @@ def build_info_node(env, target, relocatable, outputs, inputs, objects,
                                     PURGATORY_RECORD_OBJECTS=objects,
                                     **overrides)
     env.Depends(nodes, objects)
-    env.Depends(nodes, [env.File(f) for f in package_modules()])
+    env.Depends(nodes, package_version(env))
     return nodes

@@ -20,6 +20,7 @@ Nothing here knows the layout of the tree that uses it.
 """
 
 import dataclasses
+import hashlib
 import os
 import re
 import shlex
@@ -266,18 +267,25 @@ def _comstr(env, step):
     return quiet_line(step.tag, step.names)
 
 
-_package_modules = []
+_package_version = []
 
 
-def package_modules():
-    """Every module of this package: an output written in Python depends
-    on all of them, so a new version of the tool rewrites it."""
-    if not _package_modules:
+def package_version(env):
+    """A node standing for every module of this package (their paths and
+    contents, hashed): an output written in Python depends on it, so a new
+    version of any module rewrites it. One node, not a dependency on each
+    of ~90 files: a null build checks one signature a step."""
+    if not _package_version:
+        digest = hashlib.sha256()
         for root, dirs, files in os.walk(PACKAGE_DIR):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            _package_modules.extend(os.path.join(root, f) for f in sorted(files)
-                                    if f.endswith(".py"))
-    return _package_modules
+            for name in sorted(f for f in files if f.endswith((".py", ".SConscript"))):
+                path = os.path.join(root, name)
+                digest.update(os.path.relpath(path, PACKAGE_DIR).encode() + b"\0")
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+        _package_version.append(digest.hexdigest())
+    return env.Value(_package_version[0], name="kexec_purgatory-modules")
 
 
 def _add_step(env, step):
@@ -288,7 +296,7 @@ def _add_step(env, step):
 
     def method(env, target, source, **overrides):
         nodes = getattr(env, "_" + step.builder)(target, source, **overrides)
-        env.Depends(nodes, [env.File(f) for f in package_modules()])
+        env.Depends(nodes, package_version(env))
         for variable in step.binaries:
             _depend_on_binary(env, nodes, variable)
         return nodes
