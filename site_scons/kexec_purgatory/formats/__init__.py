@@ -6,24 +6,33 @@ Each form's module has its writer and its reader: ``c_array``
 (purgatory.hex, the image relocated at a load address), plus ``elf``
 (purgatory.ro itself, read only). A reader is ``detect(path, data)`` and
 ``read(path, data) -> Blob``; ``kernel_image`` reads the purgatory a
-built kernel carries (vmlinux, bzImage, s390 image, riscv Image); a new form plugs in by adding its module to
-``WRITTEN`` (the forms a build writes) and ``READERS``.
+built kernel carries (vmlinux, bzImage, s390 image, riscv Image). A new
+form plugs in by adding its module's name to ``WRITTEN`` (the forms a
+build writes) and ``READERS``. The modules are imported when used: every
+build and every ``kexec-purgatory embed`` loads this package, and should
+not pay for the readers.
 """
+
+import importlib
 
 from ..errors import UserError
 from ..files import read_bytes
-from . import c_array, elf, ihex, incbin, kernel_image
-from .blob import Blob  # noqa: F401 (part of the interface)
 
-# The embedded forms a build can write, in the order they are written.
-WRITTEN = {module.NAME: module for module in (c_array, incbin, ihex)}
+# The embedded forms a build can write, in the order they are written:
+# FORMATS name -> module.
+WRITTEN = {"c": "c_array", "S": "incbin", "ihex": "ihex"}
 FORMATS = tuple(WRITTEN)
 DEFAULT_FORMATS = "c,S"
 
 # Tried in order: the binary forms first (a kernel image before a plain
 # object: its test takes only executables, headers and compressed streams),
 # C last (its test is the loosest).
-READERS = (kernel_image, elf, ihex, incbin, c_array)
+READERS = ("kernel_image", "elf", "ihex", "incbin", "c_array")
+
+
+def form(name):
+    """The module of a form, by module name (``READERS``) or FORMATS name."""
+    return importlib.import_module(f".{WRITTEN.get(name, name)}", __name__)
 
 
 def parse_formats(value, variable="FORMATS"):
@@ -49,9 +58,9 @@ def relocated(blob, base, name):
 def read_blob(path):
     """The purgatory ``path`` holds, in whichever form it is written."""
     data = read_bytes(path)
-    for form in READERS:
-        if form.detect(path, data):
-            return form.read(path, data)
+    for reader in map(form, READERS):
+        if reader.detect(path, data):
+            return reader.read(path, data)
     raise UserError(f"{path}: not a purgatory (neither an ELF object, a kernel "
                     "image, a C array, an .incbin assembler file nor Intel HEX)")
 
@@ -62,6 +71,7 @@ def read_object(path):
     ``IMAGE[purgatory]``; any other file's bytes as they are, under its own
     name (the command's ELF checks then say what is wrong with it)."""
     data = read_bytes(path)
+    kernel_image = form("kernel_image")
     if kernel_image.detect(path, data):
         blob = kernel_image.read(path, data)
         return blob.data, blob.name

@@ -482,7 +482,7 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
 
 
 def formats_default_output(form):
-    return formats.WRITTEN[form].DEFAULT_OUTPUT
+    return formats.form(form).DEFAULT_OUTPUT
 
 
 def _install(env, directory, nodes):
