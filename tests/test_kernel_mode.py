@@ -324,3 +324,13 @@ def test_kernel_mode_test_run_on_ppc64le_says_why_it_cannot(repo, tmp_path,
     assert result.returncode != 0
     assert "no emulation of ppc64le purgatories" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_verify_reproducible_works_in_kernel_mode(repo, tmp_path, kernel_trees):
+    """repro rebuilds a kernel tree's purgatory under varied conditions
+    (the record's path from the build: arch/x86/purgatory/ under O)."""
+    src, obj = kernel_trees.prepared("cloud-amd64")
+    result = run_scons(repo, f"KERNEL={src}", f"KERNEL_O={obj}",
+                       f"O={tmp_path / 'out'}", "verify-reproducible", "V=1")
+    assert "--record=arch/x86/purgatory/purgatory.buildinfo" in result.stdout
+    assert "reproducible: all 2 builds gave the same files" in result.stdout

@@ -37,6 +37,13 @@ def add_arguments(parser):
         + ". Exit status: 0 identical, 1 different, 2 could not build.")
 
 
+def _read_trees(assignments):
+    """The kernel trees a kernel-mode build reads (KERNEL=, KERNEL_O=):
+    the other user a variation builds as must be able to read them."""
+    return [value for name, _, value in (a.partition("=") for a in assignments)
+            if name in ("KERNEL", "KERNEL_O") and value]
+
+
 def run(args):
     from ..errors import UserError
     if args.runs < 2:
@@ -53,7 +60,7 @@ def run(args):
     chosen = repro.parse_vary(args.vary)
     with repro.workspace(args.keep) as workspace:
         plan = repro.Plan(source=tree, names=reprobuild.tree_files(tree),
-                          chosen=chosen, tools=variations.probe_tools(),
+                          chosen=chosen, tools=variations.probe_tools(_read_trees(args.scons_variables)),
                           workspace=workspace,
                           scons_variables=tuple(args.scons_variables),
                           record=record,

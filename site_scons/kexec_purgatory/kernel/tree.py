@@ -80,6 +80,13 @@ class KernelTree:
     and the make variables it was configured with."""
 
     def __init__(self, src, obj=None):
+        try:
+            self._check(src, obj)
+        except PermissionError as e:
+            raise UserError(f"{e.filename}: cannot read: {e.strerror} (the "
+                            "kernel tree must be readable by the build)") from None
+
+    def _check(self, src, obj):
         self.src = Path(os.path.realpath(src))
         self.obj = Path(os.path.realpath(obj if obj else src))
         if not (self.src / "Makefile").is_file() or \

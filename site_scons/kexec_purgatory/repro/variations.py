@@ -55,18 +55,21 @@ def _disorderfs_works():
         return True
 
 
-def probe_tools():
+def probe_tools(readable=()):
+    """What this machine allows; ``readable``: directories every build must
+    read (a kernel tree in kernel mode), which another user may not."""
     return Tools(
         faketime=bool(shutil.which("faketime"))
         and _works(["faketime", "-f", "+1d", "true"]),
         disorderfs=_disorderfs_works(),
         uts_namespace=bool(shutil.which("unshare"))
         and _works(["unshare", "--uts", "--", "hostname", "repro-probe"]),
-        other_user=_other_user())
+        other_user=_other_user(readable))
 
 
-def _other_user():
-    """(uid, gid) of "nobody" if this root can run the build as it."""
+def _other_user(readable=()):
+    """(uid, gid) of "nobody" if this root can run the build as it, and it
+    can read the directories in ``readable``."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         return None
     try:
@@ -76,6 +79,10 @@ def _other_user():
     user = (entry.pw_uid, entry.pw_gid)
     if not _works([*reprobuild.as_user_command(user), sys.executable, "-c",
                    "import SCons, elftools"]):
+        return None
+    if readable and not _works([*reprobuild.as_user_command(user), "test",
+                                "-r", readable[0], *(a for path in readable[1:]
+                                                     for a in ("-a", "-r", path))]):
         return None
     return user
 
