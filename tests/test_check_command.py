@@ -79,3 +79,11 @@ def test_an_arm64_object_is_refused_in_one_line_saying_why(tmp_path):
     assert result.returncode == 1
     assert result.stdout.strip().endswith(
         "error: elf-header: AArch64: kexec_file loads no purgatory on arm64")
+
+
+def test_abi_option_names_each_architectures_symbols():
+    from kexec_purgatory import abi
+    text = " ".join(kexec_purgatory_cli("check", "--help").stdout.split())
+    for module in abi.ARCHITECTURES.values():
+        assert f"{module.NAME}: {module.ENTRY_SYMBOL}" in text, module.NAME
+    assert "riscv_kernel_entry" in text and "entry64_regs" in text

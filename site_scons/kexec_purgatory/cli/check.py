@@ -16,6 +16,13 @@ from ..formats import read_object
 HELP = "check purgatory objects against the kernel's loader rules"
 
 
+def _abi_symbols():
+    """Each architecture's ABI symbols, for the help text."""
+    from .. import abi
+    return "; ".join(f"{m.NAME}: {', '.join(m.SYMBOLS)}"
+                     for m in abi.ARCHITECTURES.values())
+
+
 def add_arguments(parser):
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="purgatory.ro or any relocatable object, or a "
@@ -27,7 +34,8 @@ def add_arguments(parser):
                         help="fail (exit 1) on warnings too")
     parser.add_argument("--abi", choices=check.ABIS, default=check.KERNEL_ABI,
                         help="'kernel' (default): also check the symbols the "
-                             "kernel shares with its purgatory; 'none': "
+                             "kernel of the object's architecture shares with "
+                             "its purgatory (" + _abi_symbols() + "); 'none': "
                              "loadability rules only")
 
 
