@@ -351,3 +351,28 @@ def test_verify_kernel_other_version(kernel_trees, kernel_images, verify_work):
     import json
     data = json.loads(as_json.stdout)
     assert data["identical"] is False and data["source_version"] == tree.version
+
+
+@pytest.mark.slow
+def test_verify_kernel_with_one_purgatory_option_changed_explains_the_difference(
+        kernel_trees, kernel_images, tmp_path):
+    """Debian's config with -Os instead of -O2 (CONFIG_CC_OPTIMIZE_FOR_SIZE):
+    exit 1, and the difference in the purgatory's own terms (its code)."""
+    import lzma
+    tree = kernel_trees.prepared("6.12-cloud-amd64")
+    version = tree.debian[0].split("=", 1)[1].split()[0]
+    image = kernel_images.image("amd64", "cloud-amd64", version)
+    debian = tree.src.parent / "configs/amd64/config.amd64_none_cloud-amd64.xz"
+    text = lzma.decompress(debian.read_bytes()).decode()
+    assert "CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE=y" in text
+    changed = tmp_path / "config"
+    changed.write_text(text.replace(
+        "# CONFIG_CC_OPTIMIZE_FOR_SIZE is not set\n", "").replace(
+        "CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE=y",
+        "# CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE is not set\n"
+        "CONFIG_CC_OPTIMIZE_FOR_SIZE=y"))
+    result = cli("verify-kernel", image, "--source", tree.src, "--config",
+                 changed, "--work", tmp_path / "work")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "different:" in result.stdout
+    assert "section .text:" in result.stdout
