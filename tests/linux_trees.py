@@ -618,6 +618,19 @@ def _prepared_new(name):
 
 # -- Public -------------------------------------------------------------------
 
+def recorded_command(obj, target):
+    """The command Kbuild's .cmd file in OBJ records for ``target`` (a path
+    relative to OBJ), as the shell runs it: ``cmd_T :=`` (6.1) or
+    ``savedcmd_T :=`` (6.12), make escapes undone."""
+    from kexec_purgatory.kernel.kbuild import unescape
+    directory, name = os.path.split(target)
+    text = (Path(obj) / directory / f".{name}.cmd").read_text()
+    for line in text.splitlines():
+        if line.startswith(("cmd_", "savedcmd_")) and " := " in line:
+            return unescape(line.split(" := ", 1)[1])
+    raise ValueError(f"{obj}/{directory}/.{name}.cmd: no command line")
+
+
 def kbuild_command(obj, target, arch="x86"):
     """The command Kbuild ran for ``target`` of arch/ARCH/purgatory, from its
     .cmd file in OBJ, as argv without the dependency-file option."""

@@ -40,7 +40,7 @@ def errors(findings):
 def apply(name, old, value, place):
     rtype = next(r for r in s390x.RELOCATIONS.values() if r.name == name)
     image = bytearray(old)
-    assert rtype.apply(image, 0, value, place, None) is True
+    assert rtype.apply(image, 0, value, place) is True
     return bytes(image)
 
 

@@ -23,12 +23,6 @@ from kexec_purgatory.kernel.tree import KernelTree, debian_package
 FLAVOURS = tuple(linux_trees.FLAVOURS)
 
 
-def cmd_file(obj, target):
-    directory, name = os.path.split(target)
-    first = (Path(obj) / directory / f".{name}.cmd").read_text().splitlines()[0]
-    return kbuild.unescape(first.split(" := ", 1)[1])
-
-
 def ask(tree, out, env=None, **variables):
     return kbuild.commands(tree, tree.make_variables(variables), out,
                            dict(os.environ) if env is None else env,
@@ -48,7 +42,8 @@ def test_kbuilds_answer_equals_its_cmd_files_word_for_word(kernel_trees, flavour
     assert names == ["purgatory.o", "stack.o", "setup-x86_64.o", "sha256.o",
                      "entry64.o", "string.o", "purgatory.ro", "purgatory.chk"]
     for command in found:
-        assert command.command == cmd_file(obj, command.target), command.target
+        assert command.command == linux_trees.recorded_command(obj, command.target), \
+            command.target
 
 
 @pytest.mark.slow
@@ -258,16 +253,6 @@ def test_make_escapes_are_undone_as_make_would():
 
 # -- Every kind of tree: 6.12 on four architectures, and unstable's 7.x ------
 
-def cmd_file_command(directory, target):
-    """The command of a .cmd file (6.1: ``cmd_T :=``, 6.12: ``savedcmd_T :=``)."""
-    name = os.path.basename(target)
-    text = (Path(directory) / f".{name}.cmd").read_text()
-    for line in text.splitlines():
-        if line.startswith(("cmd_", "savedcmd_")) and " := " in line:
-            return kbuild.unescape(line.split(" := ", 1)[1])
-    raise AssertionError(f"{directory}/.{name}.cmd: no command line")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", tuple(linux_trees.TREES))
 def test_every_tree_kind_gets_kbuilds_commands_word_for_word(kernel_trees, name,
@@ -279,8 +264,8 @@ def test_every_tree_kind_gets_kbuilds_commands_word_for_word(kernel_trees, name,
     found = ask(KernelTree(tree.src, tree.obj), tmp_path)
     assert any(c.target.endswith("/purgatory.ro") for c in found)
     for command in found:
-        assert command.command == cmd_file_command(
-            tree.kbuild_purgatory_dir, command.target), (name, command.target)
+        assert command.command == linux_trees.recorded_command(
+            tree.obj, command.target), (name, command.target)
 
 
 @pytest.mark.slow

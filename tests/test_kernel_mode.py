@@ -50,13 +50,6 @@ def kernel_build(request, repo, tmp_path_factory, kernel_trees):
                 after=after, built=out / KBUILD_DIR)
 
 
-def kbuild_cmd_file(obj, target):
-    """The command Kbuild's .cmd file records for ``target``, unescaped."""
-    directory, name = os.path.split(target)
-    first = (Path(obj) / directory / f".{name}.cmd").read_text().splitlines()[0]
-    return kbuild.unescape(first.split(" := ", 1)[1])
-
-
 def assert_same_files(names, ours, kbuilds):
     for name in names:
         assert filecmp.cmp(Path(ours) / name, Path(kbuilds) / name,
@@ -242,7 +235,7 @@ def test_tree_prepared_in_place_builds_kbuilds_purgatory_ro(repo, tmp_path,
     found, _ = kbuild.commands(tree, tree.make_variables(), tmp_path / "ask",
                                dict(os.environ), lambda: "gcc")
     for command in found:
-        assert command.command == kbuild_cmd_file(src, command.target)
+        assert command.command == linux_trees.recorded_command(src, command.target)
     before = tree_listing(src)
     out = tmp_path / "out"
     run_scons(repo, f"KERNEL={src}", f"O={out}")

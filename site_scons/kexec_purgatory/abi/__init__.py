@@ -38,7 +38,7 @@ INTERFACE = (
     "SYMBOLS", "ENTRY_SYMBOL", "ENTRY_FROM_SYMBOL", "ENTRY_FROM_E_ENTRY",
     "ENTRY_RULES",
     # relocations: {number: object with name, width, pc_relative,
-    # anywhere, fits(value), apply(image, at, value, place, section)},
+    # anywhere, fits(value), apply(image, at, value, place)},
     # names for messages, and whether SHT_REL is refused
     "RELOCATIONS", "relocation_name", "RELA_ONLY", "U64",
     # instructions a purgatory must not use, in capstone's names

@@ -171,7 +171,7 @@ class RelocationType:
         """riscv's loader checks no overflow: every value is written."""
         return True
 
-    def apply(self, image, at, value, place, section):
+    def apply(self, image, at, value, place):
         """Patch ``image`` at ``at`` as the kernel does (see ``abi``)."""
         if not self.width:
             return True
@@ -194,7 +194,7 @@ class RelocationType:
     def encode(self, value, place, old=bytes(8)):
         """The bytes written over ``old`` (tests and docs)."""
         image = bytearray(old[:self.width])
-        self.apply(image, 0, value, place, None)
+        self.apply(image, 0, value, place)
         return bytes(image)
 
 

@@ -149,7 +149,7 @@ class RelocationType:
         field = _scatter(self, self.field(value, place))
         return ((current & ~self.mask) | field).to_bytes(self.width, "big")
 
-    def apply(self, image, at, value, place, section):
+    def apply(self, image, at, value, place):
         """Patch ``image`` at offset ``at`` as the kernel does; never
         refuses (the kernel has no overflow check)."""
         if self.width:

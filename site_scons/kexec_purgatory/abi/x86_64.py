@@ -124,7 +124,7 @@ class RelocationType:
             return None
         return (value & ((1 << 8 * self.width) - 1)).to_bytes(self.width, "little")
 
-    def apply(self, image, at, value, place, section):
+    def apply(self, image, at, value, place):
         """Patch ``image`` at offset ``at`` (the loader's interface, see
         ``abi``); False when the kernel would report an overflow."""
         data = self.encode(value, place)

@@ -149,23 +149,6 @@ def _fill_image(elf, layout, placed, name):
     return image
 
 
-class RelocatedSection:
-    """The relocations of the section being relocated, for the types whose
-    value depends on another entry (riscv's PCREL_LO12 reads the PCREL_HI20
-    at the address its symbol names). Resolved only when asked, so errors
-    come in the kernel's order."""
-
-    def __init__(self, address, entries, value_of):
-        self.address = address          # the section's final address
-        self._entries = entries         # place -> pyelftools relocation
-        self._value_of = value_of
-
-    def at(self, place):
-        """(type, S + A) of the entry patching address ``place``, or None."""
-        rel = self._entries.get(place)
-        return None if rel is None else (rel["r_info_type"], self._value_of(rel))
-
-
 class _Relocator:
     """Applies RELA sections with the semantics of the ABI's relocator
     (arch/x86/kernel/machine_kexec_64.c, arch_kexec_apply_relocations_add());
@@ -209,16 +192,7 @@ class _Relocator:
         if target.nobits:
             raise UserError(f"{self.name}: {relsec.name} relocates "
                             f"{target.name}, a NOBITS section")
-        relocations = list(relsec.iter_relocations())
-        # What a relocation may need of the others in its section (riscv's
-        # PCREL_LO12 reads the PCREL_HI20 at the address its symbol names):
-        # every entry by the address it patches, with its S + A.
-        self.section = RelocatedSection(
-            target.address,
-            {target.address + rel["r_offset"]: rel for rel in relocations},
-            lambda rel: (self.symbol_value(rel["r_info_sym"], symtab)
-                         + rel["r_addend"]) & abi.x86_64.U64)
-        for rel in relocations:
+        for rel in relsec.iter_relocations():
             self.apply_one(rel, symtab, relsec, target)
 
     def symbol_value(self, sym_index, symtab):
@@ -250,7 +224,7 @@ class _Relocator:
         offset, addend = rel["r_offset"], rel["r_addend"]
         # The kernel resolves the symbol before it looks at the type: an
         # undefined one (index 0 too) fails even an R_X86_64_NONE.
-        value = (self.symbol_value(rel["r_info_sym"], symtab) + addend) & abi.x86_64.U64
+        value = (self.symbol_value(rel["r_info_sym"], symtab) + addend) & self.loaded.abi.U64
         where = f"{relsec.name} offset {offset:#x}"
         rtype = self.types.get(number)
         if rtype is None:
@@ -260,7 +234,7 @@ class _Relocator:
         if offset + rtype.width > target.size:
             raise UserError(f"{self.name}: {where} lies outside {target.name}")
         if not rtype.apply(self.loaded.image, target.offset + offset, value,
-                           target.address + offset, self.section):
+                           target.address + offset):
             raise LoadError(self.name, f"Overflow in relocation type {number} "
                             f"value {value:#x}", f"{where}, loaded at "
                             f"{self.loaded.address:#x}")

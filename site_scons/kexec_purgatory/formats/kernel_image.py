@@ -31,7 +31,6 @@ and kept only if pyelftools parses it whole.
 """
 
 import bz2
-import io
 import lzma
 import struct
 import zlib

@@ -19,7 +19,6 @@ Makefiles Kbuild read, by size and modification time), so a null build
 runs no make at all.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -202,8 +201,3 @@ def commands(tree, variables, out_dir, env, check_compiler, progress=print):
     write_atomically(str(path), (json.dumps(record, indent=1) + "\n").encode())
     return found, compiler
 
-
-def digest(found):
-    """One value standing for a set of commands (what SCons rebuilds on)."""
-    text = "\n".join(f"{c.target}\0{c.command}" for c in found)
-    return hashlib.sha256(text.encode()).hexdigest()
