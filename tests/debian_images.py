@@ -65,40 +65,76 @@ def _wanted(apt, arch, flavour, version):
     return next(n for v, n in found if v == newest), newest
 
 
+def _cached(final, what, make):
+    """``final``, made by ``make(tmp)`` in a temporary directory renamed when
+    complete, under the cache's lock; apt's failures as NotDownloaded."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with linux_trees._locked(final.parent / ".lock"):
+        try:
+            linux_trees._step(final, make, what)
+        except debian_archive.AptFailed as e:
+            raise NotDownloaded(str(e)) from None
+    return final
+
+
 def image(arch, flavour, version):
     """The vmlinuz of linux-image-*-FLAVOUR:ARCH at VERSION (see above)."""
-    root = cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{arch}-{flavour}-{version}"
-    with linux_trees._locked(root / ".lock"):
-        if not final.exists():
-            linux_trees._say(f"apt-get download Debian's linux-image "
-                             f"{flavour}:{arch} {version} into {final}")
-            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-            try:
-                try:
-                    apt = debian_archive.PrivateApt(
-                        tmp / ".apt", [(suite, arch) for suite in SUITES])
-                    package, exact = _wanted(apt, arch, flavour, version)
-                    apt.download([f"{package}:{arch}={exact}"], cwd=tmp)
-                except debian_archive.AptFailed as e:
-                    raise NotDownloaded(str(e)) from None
-                deb = next(tmp.glob("linux-image-*.deb"))
-                tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb],
-                                     check=True, capture_output=True).stdout
-                subprocess.run(["tar", "-x", "-C", tmp, "--wildcards",
-                                "./boot/vmlinuz-*"], input=tar, check=True)
-                vmlinuz = next((tmp / "boot").glob("vmlinuz-*"))
-                os.replace(vmlinuz, tmp / vmlinuz.name)
-                (tmp / "PACKAGE").write_text(
-                    f"{package}:{arch}={exact} {deb.stat().st_size}\n")
-                for leftover in (".apt", "boot", deb.name):
-                    path = tmp / leftover
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
-                os.replace(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+    def make(tmp):
+        apt = debian_archive.PrivateApt(tmp / ".apt",
+                                        [(suite, arch) for suite in SUITES])
+        package, exact = _wanted(apt, arch, flavour, version)
+        apt.download([f"{package}:{arch}={exact}"], cwd=tmp)
+        deb = next(tmp.glob("linux-image-*.deb"))
+        tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb],
+                             check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp, "--wildcards",
+                        "./boot/vmlinuz-*"], input=tar, check=True)
+        vmlinuz = next((tmp / "boot").glob("vmlinuz-*"))
+        os.replace(vmlinuz, tmp / vmlinuz.name)
+        (tmp / "PACKAGE").write_text(
+            f"{package}:{arch}={exact} {deb.stat().st_size}\n")
+        _remove(tmp, ".apt", "boot", deb.name)
+
+    final = _cached(cache_dir() / f"{arch}-{flavour}-{version}",
+                    f"apt-get download Debian's linux-image {flavour}:{arch} "
+                    f"{version}", make)
     return next(final.glob("vmlinuz-*"))
+
+
+def source(version, arch):
+    """(tarball, configs): the ``linux-source-X.Y-*.tar.xz`` of Debian's
+    linux-source-X.Y at exactly VERSION (e.g. 6.12.95-1~bpo12+1, from
+    whichever of SUITES has it) and the directory of the config.*.xz files
+    of linux-config-X.Y:ARCH at the same version.  Only those are kept
+    (about 150 MB), under ``sources/`` in the cache root."""
+    series = re.match(r"\d+\.\d+", version).group(0)
+
+    def make(tmp):
+        apt = debian_archive.PrivateApt(
+            tmp / ".apt", sorted({(suite, a) for suite in SUITES
+                                  for a in ("amd64", arch)}))
+        apt.download([f"linux-source-{series}={version}",
+                      f"linux-config-{series}:{arch}={version}"], cwd=tmp)
+        for deb in tmp.glob("linux-*.deb"):
+            subprocess.run(["dpkg-deb", "-x", deb, tmp / "deb"], check=True)
+        found = tmp / "deb/usr/src"
+        os.replace(next(found.glob(f"linux-source-{series}.tar.*")),
+                   tmp / f"linux-source-{series}.tar.xz")
+        os.replace(found / f"linux-config-{series}", tmp / "configs")
+        (tmp / "PACKAGES").write_text(
+            "".join(f"{deb.name}\n" for deb in sorted(tmp.glob("*.deb"))))
+        _remove(tmp, ".apt", "deb", *(d.name for d in tmp.glob("*.deb")))
+
+    final = _cached(linux_trees.cache_root() / "sources" / f"linux-{version}-{arch}",
+                    f"apt-get download Debian's linux-source-{series} and "
+                    f"linux-config-{series}:{arch} {version} (about 150 MB)", make)
+    return final / f"linux-source-{series}.tar.xz", final / "configs"
+
+
+def _remove(where, *names):
+    for name in names:
+        path = where / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def package_of(vmlinuz):

@@ -74,6 +74,7 @@ import tempfile
 from pathlib import Path
 
 import debian_archive
+from kexec_purgatory.kernel.tarball import excludes as tarball_excludes
 
 PACKAGES = ("linux-source-6.1", "linux-config-6.1")
 
@@ -477,29 +478,6 @@ def _download_source(source):
     return make
 
 
-ALL_ARCHES = ("alpha", "arc", "arm", "arm64", "csky", "hexagon", "ia64",
-              "loongarch", "m68k", "microblaze", "mips", "nios2", "openrisc",
-              "parisc", "powerpc", "riscv", "s390", "sh", "sparc", "um",
-              "x86", "xtensa")
-
-
-def source_excludes(top, arches):
-    """What the purgatory and `make olddefconfig prepare` never read, as
-    tar patterns anchored at the tarball's top directory ``top`` (unanchored,
-    ``*/net/*.[ch]`` also drops include/net, which s390's asm-offsets
-    reads): sources of drivers, file systems, networking, sound and of the
-    architectures other than ``arches``, every device tree, tools' tests and
-    perf, and the documentation but Documentation/Kconfig.  Kconfig files
-    and Makefiles everywhere stay.  About 200 MB instead of 1.6 GB."""
-    patterns = [f"{top}/Documentation/[!K]*", f"{top}/drivers/*.[ch]",
-                f"{top}/sound/*.[ch]", f"{top}/net/*.[ch]",
-                f"{top}/fs/*.[ch]", f"{top}/arch/*/boot/dts",
-                f"{top}/tools/testing", f"{top}/tools/perf"]
-    patterns += [f"{top}/arch/{arch}/*.[chS]" for arch in ALL_ARCHES
-                 if arch not in arches]
-    return ["--anchored", *(f"--exclude={p}" for p in patterns)]
-
-
 def _extract_new_source(debs, source):
     def make(tmp):
         deb = next(debs.glob("linux-source-*_all.deb"))
@@ -507,7 +485,7 @@ def _extract_new_source(debs, source):
         tarball = next((tmp / "deb/usr/src").glob("linux-source-*.tar.*"))
         top = tarball.name.split(".tar.")[0]
         _run(["tar", "-x", "-C", tmp, "--strip-components=1",
-              *source_excludes(top, source.arches), "-f", tarball])
+              *tarball_excludes(top, source.arches), "-f", tarball])
         shutil.rmtree(tmp / "deb")
     return make
 

@@ -32,6 +32,7 @@ from ..elf.reader import parse_elf
 from ..errors import UserError
 from ..files import read_bytes
 from ..formats import kernel_image, read_blob
+from ..kernel import tarball
 
 HELP = ("rebuild the purgatory a kernel image carries from its source and "
         "config, and compare")
@@ -128,19 +129,19 @@ def _compiler(cross, data, given):
     return f"{cross}gcc"
 
 
-def _source_dir(source, work):
+def _source_dir(source, work, arch):
+    """SRC itself, or the tarball extracted into WORK/src as far as ARCH's
+    purgatory needs (kernel/tarball.py; kept for the next run)."""
     if os.path.isdir(source):
         return os.path.abspath(source)
-    if not re.search(r"\.tar(\.\w+)?$", source):
+    if not re.search(r"\.tar(\.\w+)?$", source) or not os.path.isfile(source):
         raise UserError(f"{source}: not a directory nor a .tar archive")
     src = os.path.join(work, "src")
-    if not os.path.exists(os.path.join(src, "Makefile")):
-        _progress(f"extracting {source} into {src} (a minute or two)")
-        tmp = tempfile.mkdtemp(prefix=".src-", dir=work)
-        took = _run(["tar", "-x", "-C", tmp, "--strip-components=1", "-f", source],
-                    f"tar -x {source}")
-        os.replace(tmp, src)
-        _progress(f"extracted in {took:.0f} s")
+    started = time.monotonic()
+    if tarball.extract(source, src, (arch,), say=_progress):
+        _progress(f"extracted in {time.monotonic() - started:.0f} s")
+    else:
+        _progress(f"{src}: extracted already")
     return src
 
 
@@ -152,7 +153,8 @@ def _config_bytes(path):
 
 
 def _prepare(src, obj, config, make_vars):
-    key = hashlib.sha256(repr((src, config, sorted(make_vars.items()))).encode()
+    key = hashlib.sha256(repr((src, tarball.identity(src),
+                               sorted(make_vars.items()))).encode()
                          + config).hexdigest()
     stamp = os.path.join(obj, STAMP)
     if os.path.exists(stamp) and open(stamp).read().strip() == key:
@@ -210,7 +212,7 @@ def verify(args, work):
         raise UserError(f"{blob.name}: {machine}: no kernel architecture to rebuild it for")
     arch, cross, host = ARCHES[number]
     cross = "" if os.uname().machine == host else cross
-    src = _source_dir(args.source, work)
+    src = _source_dir(args.source, work, arch)
     src_version = source_version(src)
     make_vars = {"ARCH": arch}
     if cross:

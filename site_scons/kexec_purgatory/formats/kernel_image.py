@@ -20,9 +20,9 @@ The kernel embeds ``purgatory.ro`` in its ``.rodata`` between the symbols
   is stored uncompressed (a riscv ``Image``).
 
 Compressions: gzip, bzip2, lzma and xz (Python's own modules), zstd
-(``zstandard``), lz4 in the kernel's legacy framing (``lz4``).  lzo is
-refused in one line: no well-kept Python package decompresses lzop
-streams.  Decompression stops at ``MAX_DECOMPRESSED`` bytes.
+(``zstandard``), lz4 in the kernel's legacy framing (``lz4``), lzo in
+lzop's file format (``python-lzo``, optional: Debian's ``python3-lzo``;
+formats/lzop.py).  Decompression stops at ``MAX_DECOMPRESSED`` bytes.
 
 Without the symbols, the blob is the ELF relocatable object (ET_REL) of the
 image's machine inside the decompressed bytes, its extent taken from its
@@ -37,6 +37,7 @@ import zlib
 
 from ..elf import ELF_MAGIC
 from ..errors import UserError
+from . import lzop
 from .blob import Blob
 
 NAME = "kernel-image"
@@ -209,10 +210,14 @@ def decompress(kind, data, path):
     if kind == "lz4":
         return _lz4_legacy(data, path)
     if kind == "lzo":
-        raise UserError(f"{path}: its payload is lzo-compressed, which this "
-                        "tool does not decompress (no well-kept Python package "
-                        "reads lzop streams); decompress it with lzop and give "
-                        "the vmlinux")
+        try:
+            return lzop.decompress(data, MAX_DECOMPRESSED)
+        except lzop.TooLarge:
+            raise _limited(path) from None
+        except lzop.Damaged as e:
+            raise _Damaged(str(e)) from None
+        except lzop.Unavailable as e:
+            raise UserError(f"{path}: its payload is lzo-compressed: {e}") from None
     raise _Damaged(f"unknown compression {kind}")
 
 
