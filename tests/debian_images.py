@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Debian's kernel images for the tests, downloaded once into a cache.
+"""Debian's kernel images, and the sources they were built from, for the
+tests, downloaded once into a cache.
 
 ``image(arch, flavour, version)`` returns the path of ``/boot/vmlinuz-*``
 from Debian's ``linux-image-*-FLAVOUR`` package for ARCH (a Debian
@@ -14,6 +15,13 @@ when complete, under a lock so that concurrent workers download it once.
 Measured here: the 6.1 and 6.12 cloud-amd64 packages are 27 and 34 MB
 (vmlinuz 14.2 and 11.7 MB), the s390x one 49 MB (vmlinuz 8.0 MB); each
 takes 2 to 5 s with apt's lists.
+
+``source(version, arch)`` gives Debian's ``linux-source-X.Y.tar.xz`` and
+the ARCH configs of ``linux-config-X.Y`` at exactly VERSION (9 s, 150 MB
+kept), and ``verify_work(name)`` a work directory for ``verify-kernel``
+under ``verify-kernel/`` in the cache root, kept between runs so that a warm
+run skips its extraction and prepare (verify-kernel's own stamps say when
+they are done and for what).
 
 Tests reach it through conftest's ``kernel_images`` fixture, which marks
 them ``kernel`` like ``kernel_trees``.
@@ -129,6 +137,13 @@ def source(version, arch):
                     f"apt-get download Debian's linux-source-{series} and "
                     f"linux-config-{series}:{arch} {version} (about 150 MB)", make)
     return final / f"linux-source-{series}.tar.xz", final / "configs"
+
+
+def verify_work(name):
+    """A kept work directory for ``verify-kernel --work`` (see above)."""
+    work = linux_trees.cache_root() / "verify-kernel" / name
+    work.mkdir(parents=True, exist_ok=True)
+    return work
 
 
 def _remove(where, *names):

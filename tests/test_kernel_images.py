@@ -11,22 +11,26 @@ around this tree's purgatory.ro, and damage them.
 import bz2
 import gzip
 import hashlib
+import importlib.util
 import io
 import lzma
 import random
+import shutil
 import struct
+import sys
 import subprocess
 
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from conftest import host_gcc, kexec_purgatory_cli, tree_listing
+from conftest import host_gcc, kexec_purgatory_cli, require_tool, tree_listing
 
 pytest.importorskip("zstandard")
 pytest.importorskip("lz4")
 import lz4.block  # noqa: E402
 import zstandard  # noqa: E402
 
+from kexec_purgatory.cli import verify_kernel  # noqa: E402
 from kexec_purgatory.errors import UserError  # noqa: E402
 from kexec_purgatory.formats import kernel_image, read_blob  # noqa: E402
 
@@ -52,6 +56,16 @@ def _lz4_legacy(data):
     return bytes(out)
 
 
+def _lzop(data):
+    """What Kbuild's cmd_lzo_with_size pipes through (scripts/Makefile.lib):
+    the real lzop -9 on stdin; reading it back needs python-lzo."""
+    require_tool(shutil.which("lzop"), "lzop is not installed (Debian package lzop)")
+    require_tool(importlib.util.find_spec("lzo"),
+                 "python-lzo is not installed (pip install -e '.[test]')")
+    return subprocess.run(["lzop", "-9"], input=data, capture_output=True,
+                          check=True).stdout
+
+
 COMPRESS = {
     "gzip": lambda d: gzip.compress(d, mtime=0),
     "bzip2": bz2.compress,
@@ -60,6 +74,7 @@ COMPRESS = {
     # Kbuild's zstd writes the frame's checksum (Debian's payloads have it).
     "zstd": lambda d: zstandard.ZstdCompressor(level=3, write_checksum=True).compress(d),
     "lz4": _lz4_legacy,
+    "lzo": _lzop,
 }
 
 
@@ -182,7 +197,7 @@ def test_truncated_bzimage(tmp_path, purgatory):
     _bad(tmp_path, data[:0x240], "truncated bzImage")
 
 
-@pytest.mark.parametrize("compression", ["gzip", "xz", "zstd", "bzip2"])
+@pytest.mark.parametrize("compression", ["gzip", "xz", "zstd", "bzip2", "lzo"])
 def test_damaged_payload(tmp_path, purgatory, compression):
     payload = bytearray(COMPRESS[compression](_payload(purgatory)))
     middle = len(payload) // 2
@@ -216,9 +231,25 @@ def test_uncompressed_payload_and_old_protocol(tmp_path, purgatory):
          "boot protocol 2.06")
 
 
-def test_lzo_is_named(tmp_path):
-    lzop = b"\x89\x4c\x5a\x4f\x00\x0d\x0a\x1a\x0a" + bytes(100)
-    _bad(tmp_path, bzimage(lzop), "lzo", "lzop")
+def test_lzo_payload_cut_short_or_with_a_bad_checksum(tmp_path, purgatory):
+    """lzop's blocks carry an adler32 of their data, which the kernel does
+    not check and this reader does."""
+    payload = bytearray(_lzop(_payload(purgatory)))
+    _bad(tmp_path, bzimage(bytes(payload[:len(payload) // 2])),
+         "damaged lzo payload", "truncated")
+    header = 9 + 2 + 2 + 2 + 1 + 1 + 4 + 4 + 4 + 4 + 1 + 4   # no name
+    payload[header + 8] ^= 0xFF       # the first block's adler32
+    _bad(tmp_path, bzimage(bytes(payload)), "damaged lzo payload",
+         "adler32 does not match")
+
+
+def test_lzo_without_python_lzo_is_named(tmp_path, purgatory, monkeypatch):
+    image = tmp_path / "vmlinuz-lzo"
+    image.write_bytes(bzimage(_lzop(_payload(purgatory))))
+    monkeypatch.setitem(sys.modules, "lzo", None)       # import lzo fails
+    with pytest.raises(UserError, match=rf"^{image}: its payload is "
+                       "lzo-compressed: reading it needs python-lzo"):
+        read_blob(str(image))
 
 
 def test_decompressed_size_limit(tmp_path, purgatory, monkeypatch):
@@ -237,6 +268,28 @@ def test_extract_refuses_its_input_as_output(tmp_path, purgatory):
     before = image.read_bytes()
     assert_refused(cli("extract", image, "-o", image), "is the input")
     assert image.read_bytes() == before
+
+
+def test_banner_gives_the_version_and_the_compiler(tmp_path, purgatory):
+    """The kernel's linux_banner (init/version-timestamp.c) in the payload:
+    Debian's version from its version part (the release, the ABI name, says
+    6.1.0), the compiler without its target prefix; a bare "Linux version
+    %s" (as in an s390 image's decompressor) is not taken for it."""
+    banner = ("6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) "
+              "(s390x-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld "
+              "(GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian "
+              "6.1.192-3 (2026-11-26)")
+    payload = (b"Linux version %s\n\0" + _payload(purgatory)
+               + b"Linux version " + banner.encode() + b"\n\0")
+    image = tmp_path / "vmlinuz-banner"
+    image.write_bytes(bzimage(COMPRESS["gzip"](payload)))
+    blob, _, found = kernel_image.examine(str(image), image.read_bytes())
+    assert blob == purgatory and found == banner
+    assert verify_kernel.banner_version(found) == "6.1.192"
+    assert verify_kernel.banner_compiler(found) == "gcc-12"
+    assert verify_kernel.banner_compiler(found.replace("(s390x-linux-gnu-gcc-12", "(clang")) is None
+    image.write_bytes(bzimage(COMPRESS["gzip"](_payload(purgatory))))
+    assert kernel_image.examine(str(image), image.read_bytes())[2] is None
 
 
 def test_an_object_still_reads_as_itself(tmp_path, purgatory):
@@ -332,6 +385,30 @@ def test_verify_kernel_identical(kernel_trees, kernel_images, verify_work):
     assert f"(sha256 {shipped})" in result.stdout
     assert "verify-kernel: make olddefconfig prepare" in result.stderr \
         or "prepared already" in result.stderr
+
+
+@pytest.mark.slow
+def test_verify_kernel_s390x_identical_from_debians_source_tarball(kernel_images):
+    """Debian's s390x 6.12.95 image against linux-source-6.12's tarball and
+    linux-config-6.12's s390x config of the same version (bookworm-backports):
+    the tarball is extracted only as far as s390's purgatory needs, and the
+    compiler is the one the image's banner names, with the s390x prefix.
+    The work directory is kept in the cache: warm, about 3 s."""
+    image = kernel_images.image("s390x", "s390x", "6.12.")
+    version = kernel_images.package_of(image).split("=", 1)[1]
+    tarball, configs = kernel_images.source(version, "s390x")
+    work = kernel_images.verify_work(f"s390x-{version}")
+    result = cli("verify-kernel", image, "--source", tarball, "--config",
+                 configs / "config.s390x_none_s390x.xz", "--work", work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shipped = hashlib.sha256(read_blob(str(image)).data).hexdigest()
+    upstream = version.split("-")[0]
+    assert result.stdout == (
+        f"{image}[purgatory]: identical to the purgatory rebuilt from "
+        f"{work / 'src'} ({upstream}, s390x-linux-gnu-gcc-12) (sha256 {shipped})\n")
+    assert (work / "src/arch/s390/purgatory/purgatory.c").exists()
+    assert not (work / "src/arch/x86/purgatory/purgatory.c").exists()
+    assert not list((work / "src/drivers/net").glob("*.c"))
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from ..elf import diff as elfdiff
 from ..elf.reader import parse_elf
 from ..errors import UserError
 from ..files import read_bytes
-from ..formats import kernel_image, read_blob
+from ..formats import kernel_image
 from ..kernel import tarball
 
 HELP = ("rebuild the purgatory a kernel image carries from its source and "
@@ -75,8 +75,12 @@ def _run(argv, what, cwd=None):
     result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True,
                             text=True, env=dict(os.environ, LC_ALL="C"))
     if result.returncode != 0:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
-        raise UserError(f"{what} failed ({result.returncode}): {tail[0]}")
+        # The cause, not make's "*** [...] Error 2" lines after it.
+        lines = [line.strip() for line in
+                 (result.stdout + result.stderr).splitlines() if line.strip()]
+        causes = [line for line in lines if not re.match(r"make(\[\d+\])?: ", line)]
+        last = (causes or lines or [""])[-1]
+        raise UserError(f"{what} failed ({result.returncode}): {last}")
     return time.monotonic() - started
 
 
@@ -89,25 +93,31 @@ def source_version(src):
     return f"{values['VERSION']}.{values['PATCHLEVEL']}.{values['SUBLEVEL']}"
 
 
-def image_banner(data):
-    """The image's version string: the bzImage header's kernel_version, or
-    a 'Linux version ...' banner stored uncompressed; None if neither."""
-    if kernel_image._is_bzimage(data) and len(data) > 0x210:
-        pointer = int.from_bytes(data[0x20e:0x210], "little")
-        if pointer:
-            text = data[pointer + 0x200:pointer + 0x400].split(b"\0")[0]
-            return text.decode("ascii", "replace")
-    at = data.find(b"Linux version ")
-    if at >= 0:
-        return data[at + 14:at + 300].split(b"\0")[0].decode("ascii", "replace")
-    return None
+# The banner's parts (init/version-timestamp.c, linux_banner): RELEASE
+# (BY@HOST) (COMPILER, LINKER) #VERSION; the compiler's own version has
+# parentheses too.
+_BANNER = re.compile(r"(?P<release>\S+) \((?P<by>[^)]*)\) "
+                     r"\((?P<compiler>.*)\) (?P<version>#.*)")
 
 
 def banner_version(banner):
-    """'6.12.117' from the banner: Debian's 'Debian X.Y.Z-...' when there
-    (its ABI name may say 6.1.0), else the leading version."""
-    found = re.search(r"Debian (\d+\.\d+\.\d+)", banner) or \
+    """'6.12.117' from the banner: Debian's 'Debian X.Y.Z-...' in its
+    version part when there (its release, the ABI name, may say 6.1.0),
+    else the release's leading version."""
+    parts = _BANNER.match(banner)
+    found = re.search(r"Debian (\d+\.\d+\.\d+)",
+                      parts["version"] if parts else banner) or \
         re.match(r"(\d+\.\d+(?:\.\d+)?)", banner)
+    return found.group(1) if found else None
+
+
+def banner_compiler(banner):
+    """The compiler the banner names, without a target prefix ('gcc-12'
+    from 's390x-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU
+    ld ...'), or None."""
+    parts = _BANNER.match(banner or "")
+    program = parts["compiler"].split()[0] if parts else ""
+    found = re.fullmatch(r"(?:[\w.]+-linux-\w+-)?(gcc(?:-\d+)?)", program)
     return found.group(1) if found else None
 
 
@@ -118,14 +128,22 @@ def comment(data):
         if section else ""
 
 
-def _compiler(cross, data, given):
+def _compiler(cross, data, banner, given):
+    """--cc; else the compiler the image's banner names, with this
+    machine's prefix for the image's architecture; else gcc-N for the GCC
+    N in the purgatory's .comment; each only if on PATH; else gcc."""
     if given:
         return given
+    names = []
+    named = banner_compiler(banner)
+    if named:
+        names.append(f"{cross}{named}")
     found = re.search(r"GCC: \(.*?\) (\d+)\.", comment(data))
     if found:
-        for name in (f"{cross}gcc-{found.group(1)}", f"{cross}gcc"):
-            if shutil.which(name):
-                return name
+        names.append(f"{cross}gcc-{found.group(1)}")
+    for name in names:
+        if shutil.which(name):
+            return name
     return f"{cross}gcc"
 
 
@@ -186,12 +204,31 @@ def _build(src, obj, out, make_vars):
     return os.path.join(out, "arch", make_vars["ARCH"], "purgatory", "purgatory.ro")
 
 
-def causes(shipped, rebuilt, banner, src_version):
+def _version_words(line):
+    """A compiler's version line without its program name: what two builds
+    of one compiler under different names share."""
+    return line.split(" ", 1)[1] if " " in line else line
+
+
+def causes(shipped, rebuilt, banner, src_version, cc):
     found = []
     a, b = comment(shipped), comment(rebuilt)
+    parts = _BANNER.match(banner or "")
     if a != b:
         found.append(f"another compiler: the image's purgatory says {a!r}, "
                      f"the rebuilt one {b!r}")
+    elif parts:
+        # No .comment to tell (s390's purgatory has none): the banner's.
+        built_with = parts["compiler"].split(", ")[0]
+        try:
+            out = subprocess.run([cc, "--version"], capture_output=True,
+                                 text=True).stdout.splitlines()
+        except OSError:
+            out = []
+        used = out[0] if out else ""
+        if used and _version_words(used) != _version_words(built_with):
+            found.append(f"another compiler: the image's banner says "
+                         f"{built_with!r}, {cc} is {used!r}")
     image_version = banner_version(banner) if banner else None
     if image_version and image_version != src_version:
         found.append(f"another source version: the image is {image_version} "
@@ -202,14 +239,15 @@ def causes(shipped, rebuilt, banner, src_version):
 
 def verify(args, work):
     image = read_bytes(args.image)
-    blob = read_blob(args.image)
-    if blob.kind != "elf" or blob.name is None:
+    if not kernel_image.detect(args.image, image):
         raise UserError(f"{args.image}: not a kernel image")
-    machine = parse_elf(blob.data, blob.name).header["e_machine"]
+    shipped, origin, banner = kernel_image.examine(args.image, image)
+    name = kernel_image.purgatory_name(args.image)
+    machine = parse_elf(shipped, name).header["e_machine"]
     number = {"EM_X86_64": 62, "EM_S390": 22, "EM_PPC64": 21,
               "EM_RISCV": 243}.get(machine)
     if number not in ARCHES:
-        raise UserError(f"{blob.name}: {machine}: no kernel architecture to rebuild it for")
+        raise UserError(f"{name}: {machine}: no kernel architecture to rebuild it for")
     arch, cross, host = ARCHES[number]
     cross = "" if os.uname().machine == host else cross
     src = _source_dir(args.source, work, arch)
@@ -217,20 +255,21 @@ def verify(args, work):
     make_vars = {"ARCH": arch}
     if cross:
         make_vars["CROSS_COMPILE"] = cross
-    make_vars["CC"] = _compiler(cross, blob.data, args.cc)
+    make_vars["CC"] = _compiler(cross, shipped, banner, args.cc)
     make_vars["RUSTC"] = "/nonexistent"
     obj, out = os.path.join(work, "obj"), os.path.join(work, "out")
     _prepare(src, obj, _config_bytes(args.config), make_vars)
     rebuilt = read_bytes(_build(src, obj, out, make_vars))
-    result = {"image": args.image, "purgatory": blob.name, "origin": blob.origin,
-              "source": src, "source_version": src_version,
-              "cc": make_vars["CC"], "shipped_sha256": sha256_hex(blob.data),
+    result = {"image": args.image, "purgatory": name, "origin": origin,
+              "banner": banner, "source": src, "source_version": src_version,
+              "cc": make_vars["CC"], "shipped_sha256": sha256_hex(shipped),
               "rebuilt_sha256": sha256_hex(rebuilt),
-              "identical": rebuilt == blob.data}
+              "identical": rebuilt == shipped}
     if not result["identical"]:
-        result["report"] = elfdiff.compare_elf(blob.data, rebuilt, blob.name,
+        result["report"] = elfdiff.compare_elf(shipped, rebuilt, name,
                                                f"{src} (rebuilt)")
-        result["causes"] = causes(blob.data, rebuilt, image_banner(image), src_version)
+        result["causes"] = causes(shipped, rebuilt, banner, src_version,
+                                  make_vars["CC"])
     return result
 
 

@@ -32,6 +32,7 @@ and kept only if pyelftools parses it whole.
 
 import bz2
 import lzma
+import re
 import struct
 import zlib
 
@@ -428,10 +429,12 @@ def _first_stream(finder, data):
     return None
 
 
-def find(path, data):
-    """(blob bytes, where it was found) in the image ``data``."""
+def _find(path, data):
+    """((blob bytes, where it was found), the bytes searched: the
+    decompressed payload, or the file itself)."""
     finder = _Finder(path)
     machine = None
+    payload = data
     if _is_kernel_elf(data):
         where = "its sections"
         found = finder.in_vmlinux(data, "the ELF executable")
@@ -470,7 +473,43 @@ def find(path, data):
         finder.fail(f"{kind} without a purgatory: no kexec_purgatory symbol "
                     f"and no ELF relocatable object in {where}"
                     " (a kernel built without KEXEC_FILE carries none)")
-    return found
+    return found, payload
+
+
+def find(path, data):
+    """(blob bytes, where it was found) in the image ``data``."""
+    return _find(path, data)[0]
+
+
+# init/version-timestamp.c's linux_banner: "Linux version RELEASE
+# (BY@HOST) (COMPILER, LINKER) #VERSION\n", whole (a bare "Linux version
+# %s" in an s390 image's decompressor, or a shorter string with the same
+# start, does not count).
+_BANNER = re.compile(rb"Linux version (\d\S* \([^)\0\n]*\) "
+                     rb"\([\x20-\x7e]*\) #[\x20-\x7e]*)")
+
+
+def _bzimage_version(data):
+    """The bzImage header's kernel_version string (boot.rst: a pointer at
+    0x20e, relative to 0x200), or None."""
+    if not _is_bzimage(data) or len(data) < 0x210:
+        return None
+    pointer = int.from_bytes(data[0x20e:0x210], "little")
+    text = data[pointer + 0x200:pointer + 0x400].split(b"\0")[0] if pointer else b""
+    return text.decode("ascii", "replace") or None
+
+
+def examine(path, data):
+    """(blob bytes, where it was found, the kernel's version string or
+    None): the banner after "Linux version " in the file or the
+    decompressed payload the blob came from, else a bzImage header's
+    kernel_version (which names no compiler)."""
+    found, payload = _find(path, data)
+    for searched in (data, payload):
+        match = _BANNER.search(searched)
+        if match:
+            return (*found, match.group(1).decode("ascii"))
+    return (*found, _bzimage_version(data))
 
 
 def read(path, data):
