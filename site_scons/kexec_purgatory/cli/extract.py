@@ -21,7 +21,8 @@ def add_arguments(parser):
     parser.add_argument("image", metavar="IMAGE",
                         help="a kernel image (bzImage/vmlinuz, vmlinux, s390 "
                              "image, riscv Image/Image.gz, compressed with "
-                             "gzip, bzip2, lzma, xz, lz4 or zstd), or "
+                             "gzip, bzip2, lzma, xz, lz4, zstd or lzo (with "
+                             "python-lzo)), or "
                              "kexec-purgatory.c/.S")
     parser.add_argument("-o", "--output", default="purgatory.ro",
                         metavar="FILE",

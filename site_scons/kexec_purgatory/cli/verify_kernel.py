@@ -2,12 +2,14 @@
 """``kexec-purgatory verify-kernel``: rebuild the purgatory a kernel image
 carries from a source tree and a config, and compare.
 
-Steps: the purgatory is read from IMAGE (formats/kernel_image.py); SRC (a
-directory, or a ``linux-source-*.tar.*`` extracted into WORK/src) is
-configured with CONFIG (plain or ``.xz``) in WORK/obj with ``make
-olddefconfig prepare`` (skipped when WORK/obj was prepared from the same
-source and config already); kernel mode (``scons/kernel.SConscript``, run
-standalone) builds Kbuild's purgatory under WORK/out; the two are compared.
+Steps: the purgatory and the kernel's banner are read from IMAGE
+(formats/kernel_image.py); SRC (a directory, or a ``linux-source-*.tar.*``
+extracted into WORK/src as far as the image's architecture needs,
+kernel/tarball.py) is configured with CONFIG (plain or ``.xz``) in WORK/obj
+with ``make olddefconfig prepare`` (skipped when WORK/obj was prepared from
+the same source, config and compiler already) and the compiler the banner
+names; kernel mode (``scons/kernel.SConscript``, run standalone) builds
+Kbuild's purgatory under WORK/out; the two are compared.
 
 Exit status: 0 identical; 1 different, with ``diff``'s report and the
 likely cause where one is visible (another compiler in ``.comment``,

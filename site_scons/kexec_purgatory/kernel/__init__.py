@@ -9,7 +9,10 @@ directory OBJ (``make O=OBJ olddefconfig prepare``):
 - ``kconfig``: reads ``OBJ/.config``;
 - ``tree``: checks SRC and OBJ and says what to run when they are not ready;
 - ``kbuild``: asks Kbuild for the commands and caches the answer;
-- ``purgatory``: the commands as steps that write under OUT.
+- ``purgatory``: the commands as steps that write under OUT;
+- ``tarball``: a source tarball extracted as far as those need (for
+  ``verify-kernel``).
 
-It only reads SRC and OBJ; nothing here writes into either.
+Apart from ``tarball``, which makes a SRC, it only reads SRC and OBJ;
+nothing here writes into either.
 """
