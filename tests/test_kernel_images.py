@@ -252,9 +252,10 @@ def test_lzo_without_python_lzo_is_named(tmp_path, purgatory, monkeypatch):
         read_blob(str(image))
 
 
-def test_decompressed_size_limit(tmp_path, purgatory, monkeypatch):
+@pytest.mark.parametrize("compression", ["zstd", "lzo"])
+def test_decompressed_size_limit(tmp_path, purgatory, monkeypatch, compression):
     image = tmp_path / "vmlinuz-big"
-    image.write_bytes(bzimage(COMPRESS["zstd"](_payload(purgatory) + bytes(1 << 20))))
+    image.write_bytes(bzimage(COMPRESS[compression](_payload(purgatory) + bytes(1 << 20))))
     monkeypatch.setattr(kernel_image, "MAX_DECOMPRESSED", 1 << 20)
     with pytest.raises(UserError, match="decompresses to more than 1 MiB"):
         read_blob(str(image))
