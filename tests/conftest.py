@@ -117,7 +117,8 @@ def kernel_trees(request):
 def kernel_images(request):
     """tests/debian_images.py, whose image(arch, flavour, version) gives the
     vmlinuz of a Debian linux-image package from the cache, downloading it
-    if missing."""
+    if missing; source(version, arch) the linux-source tarball and configs
+    of one version; verify_work(name) a kept work directory."""
     import debian_images
     linux_trees.REPORT = _to_terminal(request.config)
     return debian_images
