@@ -695,6 +695,55 @@ def prepared(name):
                 debian=(f"{' and '.join(PACKAGES)}", FLAVOURS[name][0]))
 
 
+# boot-test's small kernel (site_scons/kexec_purgatory/boottest/
+# small_kernel.py) compiles drivers, file systems and include/net, which
+# the trimmed source above leaves out: a second extraction keeps them and
+# drops only what a tinyconfig x86 kernel never builds (about 460 MB; 10 s).
+BOOT_SOURCE_EXCLUDES = (
+    "*/Documentation/[!K]*", "*/arch/[!x]*/*.[chS]", "*/arch/[!x]*/boot/dts",
+    "*/tools/testing", "*/tools/perf", "*/sound/*.[ch]", "*/net/*.c",
+    "*/drivers/gpu/*.[ch]", "*/drivers/net/*.[ch]",
+    "*/drivers/staging/*.[ch]", "*/drivers/media/*.[ch]",
+    "*/drivers/infiniband/*.[ch]",
+)
+
+
+def _extract_boot_source(tmp):
+    _run(["apt-get", "download", "linux-source-6.1"], cwd=tmp)
+    deb = next(tmp.glob("linux-source-6.1_*.deb"))
+    _run(["dpkg-deb", "-x", deb, tmp / "deb"])
+    tarball = next((tmp / "deb/usr/src").glob("linux-source-6.1.tar.*"))
+    _run(["tar", "-x", "-C", tmp, "--strip-components=1",
+          *(f"--exclude={pattern}" for pattern in BOOT_SOURCE_EXCLUDES),
+          "-f", tarball])
+    shutil.rmtree(tmp / "deb")
+    deb.unlink()
+
+
+def boot_source():
+    """SRC of boot-test's small kernel: linux-source-6.1 in the 6.1 cache
+    directory as ``src-boot``, extracted once (see BOOT_SOURCE_EXCLUDES)."""
+    if IN_KERNEL_TEST is False:
+        raise RuntimeError("linux_trees.boot_source() called from a test not "
+                           "marked 'kernel': use the kernel_trees fixture")
+    missing = _missing_tools()
+    if missing:
+        raise NotPrepared("missing build tools: apt-get install "
+                          + " ".join(missing + ["libelf-dev", "libssl-dev"]))
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / ".lock-src-boot"):
+        return _step(root / "src-boot", _extract_boot_source,
+                     "apt-get download linux-source-6.1 (about 140 MB) and "
+                     "extracting it for boot-test's small kernel (about "
+                     "460 MB)")
+
+
+def boot_kernel_dir():
+    """Where boot-test's small kernel is built and kept between runs."""
+    return cache_root() / "boot-kernel-6.1"
+
+
 if __name__ == "__main__":
     for tree_name in sys.argv[1:] or NAMES:
         print(*prepared(tree_name))

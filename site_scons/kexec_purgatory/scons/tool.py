@@ -510,7 +510,8 @@ def _install(env, directory, nodes):
 
 
 # Variables of a build that do not change its outputs, so are not passed on.
-_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR"}
+_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR",
+                  "BOOT_KERNEL_O", "BOOT_TEST_ARGS"}
 
 
 def _verify_reproducible(env, record_node, output_dir,
@@ -534,6 +535,32 @@ def _verify_reproducible(env, record_node, output_dir,
         return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
     node = env.Alias(alias, [], SCons.Action.Action(
         repro, "kexec-purgatory repro " + " ".join(command[4:])))
+    env.AlwaysBuild(node)
+    return node
+
+
+def _boot_test(env, purgatory_node, source_tree, output_dir,
+               alias="boot-test"):
+    """An alias running ``kexec-purgatory boot-test``: the small kernel
+    built (once, in $BOOT_KERNEL_O) from ``source_tree`` with
+    ``purgatory_node`` embedded, booted in QEMU and kexec'd through it; the
+    serial logs and the bzImage in ``output_dir``/boot-test.  It fails when
+    a path does not reach the second kernel."""
+    out = env.Dir(output_dir).Dir("boot-test")
+    command = [sys.executable, "-m", "kexec_purgatory", "boot-test",
+               "--source", source_tree,
+               "--kernel-o", env.Dir(env.subst("$BOOT_KERNEL_O")).abspath,
+               "--purgatory", env.File(purgatory_node).abspath,
+               "--logs", out.abspath,
+               *shlex.split(env.subst("$BOOT_TEST_ARGS"))]
+
+    def boot_test(target, source, env):
+        parent = os.path.dirname(PACKAGE_DIR)
+        path = os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH"))
+                               if p)
+        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+    node = env.Alias(alias, [purgatory_node], SCons.Action.Action(
+        boot_test, "kexec-purgatory " + " ".join(map(shlex.quote, command[3:]))))
     env.AlwaysBuild(node)
     return node
 
@@ -652,6 +679,7 @@ def generate(env, **defaults):
     env.AddMethod(_kernel_purgatory, "KernelPurgatory")
     env.AddMethod(_install, "PurgatoryInstall")
     env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
+    env.AddMethod(_boot_test, "PurgatoryBootTest")
 
 
 def exists(env):
