@@ -656,20 +656,28 @@ def prepared_in_tree(flavour, where):
     return copy, copy
 
 
-def prepared(name):
-    """The prepared tree ``name`` (one of NAMES): a ``Tree``, which unpacks
-    as (SRC, OBJ); raises NotPrepared."""
+def _only_in_kernel_tests(function):
     if IN_KERNEL_TEST is False:
-        raise RuntimeError("linux_trees.prepared() called from a test not "
+        raise RuntimeError(f"linux_trees.{function}() called from a test not "
                            "marked 'kernel': use the kernel_trees fixture")
-    if name in TREES:
-        return _prepared_new(name)
-    if name not in FLAVOURS:
-        raise KeyError(f"no kernel tree {name!r}; there are {', '.join(NAMES)}")
+
+
+def _require_build_tools():
     missing = _missing_tools()
     if missing:
         raise NotPrepared("missing build tools: apt-get install "
                           + " ".join(missing + ["libelf-dev", "libssl-dev"]))
+
+
+def prepared(name):
+    """The prepared tree ``name`` (one of NAMES): a ``Tree``, which unpacks
+    as (SRC, OBJ); raises NotPrepared."""
+    _only_in_kernel_tests("prepared")
+    if name in TREES:
+        return _prepared_new(name)
+    if name not in FLAVOURS:
+        raise KeyError(f"no kernel tree {name!r}; there are {', '.join(NAMES)}")
+    _require_build_tools()
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     _announce()
@@ -723,13 +731,8 @@ def _extract_boot_source(tmp):
 def boot_source():
     """SRC of boot-test's small kernel: linux-source-6.1 in the 6.1 cache
     directory as ``src-boot``, extracted once (see BOOT_SOURCE_EXCLUDES)."""
-    if IN_KERNEL_TEST is False:
-        raise RuntimeError("linux_trees.boot_source() called from a test not "
-                           "marked 'kernel': use the kernel_trees fixture")
-    missing = _missing_tools()
-    if missing:
-        raise NotPrepared("missing build tools: apt-get install "
-                          + " ".join(missing + ["libelf-dev", "libssl-dev"]))
+    _only_in_kernel_tests("boot_source")
+    _require_build_tools()
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root / ".lock-src-boot"):

@@ -92,12 +92,12 @@ def run(options):
     for mode in options.modes:
         if mode not in MODES:
             raise UserError(f"--modes: {mode!r}: not one of {', '.join(MODES)}")
+    qemu.qemu_path()
     data = read_bytes(options.kernel)
     config = kernel_config.probe(options.kernel, data)
     progress(f"config of {options.kernel}: " + (config.source if config.config
              is not None else f"unknown ({config.source}); going on"))
     kernel_config.check(config, options.modes)
-    qemu.qemu_path()
     chosen = accelerators.choose(options.accel)
     progress(f"accelerator: {chosen.name} ({chosen.reason})")
     second = read_bytes(options.second_kernel or options.kernel)
