@@ -121,6 +121,20 @@ def test_debian_cloud_kernel_kexecs_through_its_own_purgatory_on_both_paths(
 
 
 @pytest.mark.slow
+def test_debian_kernel_under_lockdown_refuses_the_unsigned_image_with_eperm(
+        kernel_images, tmp_path):
+    require_qemu()
+    vmlinuz = kernel_images.image("amd64", "cloud-amd64", "6.1.192-")
+    status, report, _ = boot_test("--kernel", vmlinuz, "--logs", tmp_path,
+                                  "--modes", "normal",
+                                  "--append", "lockdown=integrity")
+    assert status == 1
+    assert lines_of(report) == [
+        "normal: signature refused: EPERM (Lockdown: init: kexec of unsigned "
+        "images is restricted; see man kernel_lockdown.7)"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("model", CODE_MODELS)
 def test_scons_boot_test_embeds_this_trees_purgatory_and_both_paths_reach_the_second_kernel(
         small_kernel, tmp_path, model):

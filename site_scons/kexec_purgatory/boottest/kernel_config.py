@@ -19,9 +19,12 @@ from ..formats import kernel_image
 from ..kernel.kconfig import parse_config
 
 START, END = b"IKCFG_ST", b"IKCFG_ED"
-# What a boot test needs of the first kernel, per path; the second kernel
-# of a crash path needs PROC_VMCORE, which stage 2 checks for itself.
-NEEDED = {"normal": ("KEXEC_FILE",), "crash": ("KEXEC_FILE", "CRASH_DUMP")}
+# What a boot test needs of each kernel, per path: the first loads through
+# kexec_file; the second of a crash path is a crash kernel with /proc/vmcore.
+NEEDED = {
+    "first": {"normal": ("KEXEC_FILE",), "crash": ("KEXEC_FILE",)},
+    "second": {"normal": (), "crash": ("CRASH_DUMP", "PROC_VMCORE")},
+}
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,15 @@ def probe(path, data):
     return ProbedConfig(None, ", ".join(tried))
 
 
-def check(config, modes):
+def check(config, modes, role):
     """UserError (exit 2) naming the option when the config says the
-    kernel cannot run a path of ``modes``."""
+    ``role`` ("first" or "second") kernel cannot play its part in a path
+    of ``modes``."""
     if config.config is None:
         return
     for mode in modes:
-        for option in NEEDED[mode]:
+        for option in NEEDED[role][mode]:
             if config.config[option] != "y":
-                raise UserError(f"the kernel cannot kexec ({mode} path): "
-                                f"CONFIG_{option} is not set ({config.source})")
+                raise UserError(f"the {role} kernel cannot serve the {mode} "
+                                f"path: CONFIG_{option} is not set "
+                                f"({config.source})")

@@ -79,6 +79,15 @@ def _carried_purgatory(path):
     return (blob.data, blob.name) if blob.kind == "elf" else (None, None)
 
 
+def _checked_config(path, modes, roles):
+    config = kernel_config.probe(path, read_bytes(path))
+    progress(f"config of {path}: " + (config.source if config.config
+             is not None else f"unknown ({config.source}); going on"))
+    for role in roles:
+        kernel_config.check(config, modes, role)
+    return config
+
+
 def command_lines(options, mode):
     """(first kernel's, second kernel's) command lines for ``mode``."""
     extra = f" {options.append}" if options.append else ""
@@ -93,14 +102,15 @@ def run(options):
         if mode not in MODES:
             raise UserError(f"--modes: {mode!r}: not one of {', '.join(MODES)}")
     qemu.qemu_path()
-    data = read_bytes(options.kernel)
-    config = kernel_config.probe(options.kernel, data)
-    progress(f"config of {options.kernel}: " + (config.source if config.config
-             is not None else f"unknown ({config.source}); going on"))
-    kernel_config.check(config, options.modes)
+    second_path = options.second_kernel or options.kernel
+    same = second_path == options.kernel
+    first_config = _checked_config(options.kernel, options.modes,
+                                   ("first", "second") if same else ("first",))
+    if not same:
+        _checked_config(second_path, options.modes, ("second",))
     chosen = accelerators.choose(options.accel)
     progress(f"accelerator: {chosen.name} ({chosen.reason})")
-    second = read_bytes(options.second_kernel or options.kernel)
+    second = read_bytes(second_path)
     purgatory, name = _carried_purgatory(options.kernel)
     init = initramfs.compile_init()
     os.makedirs(options.logs, exist_ok=True)
@@ -122,4 +132,4 @@ def run(options):
             judged = verdict.judge(mode, boot, purgatory, name or "purgatory.ro")
             progress(judged.line())
             verdicts.append(judged)
-    return Result(options.kernel, chosen, config.source, verdicts)
+    return Result(options.kernel, chosen, first_config.source, verdicts)
