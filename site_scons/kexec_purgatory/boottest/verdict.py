@@ -6,10 +6,11 @@ then stopped in the purgatory at +0x141 (purgatory_verify_digest)``.
 
 The log interleaves the kernel's lines (with or without a printk
 timestamp) and init's ``kpboot:`` lines (init.c).  The kernel's line for a
-refused load is the last line of the kexec code (``kexec:``,
+refused load is the first line of the kexec code (``kexec:``,
 ``kexec_file:``, ``kexec-bzImage64:``) or of lockdown between init's
 ``loading`` and ``load failed`` that is not one of the loader's progress
-lines.
+lines: the first says why, the later ones what failed in consequence
+(``kexec-bzImage64: Loading purgatory failed``).
 """
 
 import re
@@ -67,7 +68,7 @@ def kernel_line(lines):
     """The kernel's own reason among ``lines``, or None."""
     found = [line for line in lines
              if KERNEL_LINE.match(line) and not PROGRESS.match(line)]
-    return found[-1] if found else None
+    return found[0] if found else None
 
 
 def purgatory_address(lines):
