@@ -226,3 +226,26 @@ def test_digest_moved_into_bss_is_refused_at_load_naming_the_bss_section(
     assert lines_of(report) == [
         'normal: refused at load: EINVAL "kexec_file: symbol '
         'purgatory_sha256_digest is in a bss section. Cannot set"']
+
+
+@pytest.mark.slow
+def test_scons_boot_test_in_kernel_mode_embeds_the_purgatory_kbuilds_commands_build(
+        small_kernel, tmp_path):
+    require_qemu()
+    src, obj = small_kernel
+    prepared = tmp_path / "kbuild-obj"
+    prepared.mkdir()
+    shutil.copy(obj / ".config", prepared / ".config")
+    subprocess.run(["make", "-s", "-j2", "-C", src, f"O={prepared}",
+                    "olddefconfig", "prepare"], check=True, capture_output=True)
+    tree = copy_tree(tmp_path / "tree")
+    result = run_scons(tree, "boot-test", f"KERNEL={src}",
+                       f"KERNEL_O={prepared}", f"BOOT_KERNEL_O={obj}",
+                       "BOOT_TEST_ARGS=--modes normal", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "normal: ok (" in result.stdout and "crash:" not in result.stdout
+    kbuilds = tree / "build/arch/x86/purgatory/purgatory.ro"
+    extracted = tmp_path / "extracted.ro"
+    assert kexec_purgatory_cli("extract", tree / "build/boot-test/bzImage",
+                               "-o", extracted).returncode == 0
+    assert extracted.read_bytes() == kbuilds.read_bytes()
