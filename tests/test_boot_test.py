@@ -135,6 +135,31 @@ def test_debian_kernel_under_lockdown_refuses_the_unsigned_image_with_eperm(
 
 
 @pytest.mark.slow
+def test_cpu_model_goes_to_qemus_command_line(kernel_images, tmp_path):
+    require_qemu()
+    vmlinuz = kernel_images.image("amd64", "cloud-amd64", "6.1.192-")
+    status, report, _ = boot_test("--kernel", vmlinuz, "--logs", tmp_path,
+                                  "--modes", "normal", "--accel", "tcg",
+                                  "--cpu", "qemu64,+sha-ni")
+    assert status == 0, lines_of(report)
+    (qemu_log,) = tmp_path.glob("*.normal.qemu.log")
+    assert " -cpu qemu64,+sha-ni " in qemu_log.read_text().splitlines()[0]
+    serial = open(report["paths"][0]["serial_log"], "rb").read()
+    assert b"Command line: console=ttyS0 panic=-1 kpboot.stage=2" in serial
+
+
+def test_a_cpu_model_qemu_does_not_know_means_the_test_could_not_run(
+        kernel_images, tmp_path):
+    require_qemu()
+    vmlinuz = kernel_images.image("amd64", "cloud-amd64", "6.1.192-")
+    result = kexec_purgatory_cli("boot-test", "--kernel", vmlinuz, "--logs",
+                                 tmp_path, "--modes", "normal", "--cpu", "nosuchcpu")
+    assert result.returncode == 2
+    assert result.stdout == ("normal: QEMU failed (1): qemu-system-x86_64: "
+                             "unable to find CPU model 'nosuchcpu'\n")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("model", CODE_MODELS)
 def test_scons_boot_test_embeds_this_trees_purgatory_and_both_paths_reach_the_second_kernel(
         small_kernel, tmp_path, model):

@@ -64,6 +64,16 @@ def _index(lines, prefix, start=0):
                  if lines[i].startswith(prefix)), None)
 
 
+def _last_line(path):
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no output)"
+    return next((line for line in reversed(text.splitlines()) if line.strip()),
+                "(no output)")
+
+
 def kernel_line(lines):
     """The kernel's own reason among ``lines``, or None."""
     found = [line for line in lines
@@ -131,9 +141,17 @@ def judge(mode, boot, purgatory=None, name="purgatory.ro"):
     """The Verdict of one path from its Boot (boottest/qemu.py);
     ``purgatory`` (purgatory.ro's bytes, the one the first kernel carries)
     places a stopped RIP."""
-    with open(boot.serial_log, "rb") as f:
-        lines = log_lines(f.read())
     verdict = Verdict(mode, FAILED, "", round(boot.seconds, 1), boot.serial_log)
+    try:
+        with open(boot.serial_log, "rb") as f:
+            lines = log_lines(f.read())
+    except FileNotFoundError:
+        lines = []
+    if not any(lines) and boot.end == "exited" and boot.exit_status:
+        verdict.outcome = UNUSABLE
+        verdict.text = (f"QEMU failed ({boot.exit_status}): "
+                        f"{_last_line(boot.qemu_log)}")
+        return verdict
     stage1 = _index(lines, "kpboot: stage 1")
     if stage1 is None:
         last = next((line for line in reversed(lines) if line.strip()), "")
