@@ -15,7 +15,8 @@ the checker) and writes the embedded forms of ``$FORMATS`` and the build
 record beside it. The other builders are the steps it is made of:
 ``PurgatoryObject``, ``PurgatoryRelocatable``, and one per ``STEPS``
 entry; ``PurgatoryInstall`` installs with SCons' ``Install``;
-``PurgatoryVerifyReproducible`` is the ``verify-reproducible`` alias.
+``PurgatoryVerifyReproducible`` is the ``verify-reproducible`` alias,
+``PurgatoryBootTest`` the ``boot-test`` one.
 Nothing here knows the layout of the tree that uses it.
 """
 
@@ -514,6 +515,15 @@ _NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR",
                   "BOOT_KERNEL_O", "BOOT_TEST_ARGS"}
 
 
+def _cli_environment():
+    """The environment in which ``python -m kexec_purgatory`` finds this
+    package (the one SCons loaded)."""
+    parent = os.path.dirname(PACKAGE_DIR)
+    path = os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH"))
+                           if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def _verify_reproducible(env, record_node, output_dir,
                          alias="verify-reproducible"):
     """An alias running ``kexec-purgatory repro`` on this tree with the
@@ -529,10 +539,7 @@ def _verify_reproducible(env, record_node, output_dir,
                env.Dir("#").abspath, f"--record={record_path}", *sets]
 
     def repro(target, source, env):
-        parent = os.path.dirname(PACKAGE_DIR)
-        path = os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH"))
-                               if p)
-        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+        return subprocess.call(command, env=_cli_environment())
     node = env.Alias(alias, [], SCons.Action.Action(
         repro, "kexec-purgatory repro " + " ".join(command[4:])))
     env.AlwaysBuild(node)
@@ -555,10 +562,7 @@ def _boot_test(env, purgatory_node, source_tree, output_dir,
                *shlex.split(env.subst("$BOOT_TEST_ARGS"))]
 
     def boot_test(target, source, env):
-        parent = os.path.dirname(PACKAGE_DIR)
-        path = os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH"))
-                               if p)
-        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+        return subprocess.call(command, env=_cli_environment())
     node = env.Alias(alias, [purgatory_node], SCons.Action.Action(
         boot_test, "kexec-purgatory " + " ".join(map(shlex.quote, command[3:]))))
     env.AlwaysBuild(node)
