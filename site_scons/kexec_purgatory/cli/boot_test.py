@@ -8,6 +8,7 @@ not run (no QEMU, no usable KVM when kvm was asked, a kernel without
 KEXEC_FILE, bad input).
 """
 
+import argparse
 import json
 import os
 
@@ -16,6 +17,18 @@ from ..errors import UserError
 
 HELP = ("boot a kernel in QEMU and kexec through its purgatory into a second "
         "kernel, on the normal and the crash path")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: not a positive number")
+        return value
+    return parse
 
 
 def _modes(text):
@@ -54,11 +67,11 @@ def add_arguments(parser):
     parser.add_argument("--cpu", metavar="MODEL",
                         help="QEMU -cpu model, e.g. max or qemu64,+sha-ni "
                              "(default: QEMU's own; host under kvm)")
-    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+    parser.add_argument("--timeout", type=_positive(float), default=defaults.timeout,
                         metavar="S",
                         help="the longest one path may take, both kernels "
                              "(default: %(default)g)")
-    parser.add_argument("--quiet", type=float, default=defaults.quiet,
+    parser.add_argument("--quiet", type=_positive(float), default=defaults.quiet,
                         metavar="S",
                         help="after stage 1 jumps, seconds without console "
                              "output before the vCPU's RIP is read "
@@ -66,7 +79,7 @@ def add_arguments(parser):
     parser.add_argument("--append", default="", metavar="ARGS",
                         help="more kernel command-line arguments, for both "
                              "kernels")
-    parser.add_argument("--memory", type=int, default=defaults.memory_mib,
+    parser.add_argument("--memory", type=_positive(int), default=defaults.memory_mib,
                         metavar="MIB", help="guest memory (default: %(default)d)")
     parser.add_argument("--crashkernel", default=defaults.crashkernel,
                         metavar="SIZE",
