@@ -21,6 +21,10 @@ make call on it, and ``kbuild_purgatory_dir``.  The names:
 - ``sid-amd64``: the newest ``linux-source-X.Y`` in Debian's unstable suite
   (7.x), Debian's amd64 config from the same upload, built with gcc-12.
 
+``boot_source()`` is another extraction of linux-source-6.1 (``src-boot``
+in the 6.1 directory) that keeps what a small kernel compiles, for
+boot-test; ``boot_kernel_dir()`` is where that kernel is built and kept.
+
 Downloads and extractions go to a temporary directory renamed when done,
 and an output directory counts only once the stamp file written last is
 there, so an interrupted run leaves nothing half-made behind.
