@@ -22,8 +22,9 @@ from elftools.elf.relocation import RelocationSection
 
 from conftest import (CODE_MODELS, REPO, copy_tree, kexec_purgatory_cli,
                       require_tool, run_scons)
-from kexec_purgatory.boottest import accel
+from kexec_purgatory.boottest import accel, kernel_config
 from kexec_purgatory.errors import UserError
+from kexec_purgatory.kernel.kconfig import parse_config
 
 R_X86_64_GOTPCRELX = 41
 
@@ -68,6 +69,22 @@ def test_boot_test_without_qemu_says_so_in_one_line_and_exits_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "kexec-purgatory: error: qemu-system-x86_64: not found (Debian: "
         "apt-get install qemu-system-x86)"]
+
+
+def test_a_config_without_kexec_file_or_crash_dump_is_refused_before_booting():
+    config = kernel_config.ProbedConfig(
+        parse_config("CONFIG_KEXEC_FILE=y\n# CONFIG_CRASH_DUMP is not set\n",
+                     "bzImage's IKCONFIG"), "bzImage's IKCONFIG")
+    kernel_config.check(config, ("normal", "crash"), "first")
+    with pytest.raises(UserError) as raised:
+        kernel_config.check(config, ("normal", "crash"), "second")
+    assert str(raised.value) == ("the second kernel cannot serve the crash "
+                                 "path: CONFIG_CRASH_DUMP is not set "
+                                 "(bzImage's IKCONFIG)")
+    assert raised.value.exit_code == 2
+    without = kernel_config.ProbedConfig(parse_config("", "c"), "c")
+    with pytest.raises(UserError, match="CONFIG_KEXEC_FILE is not set"):
+        kernel_config.check(without, ("normal",), "first")
 
 
 # -- Real kernels ---------------------------------------------------------------
