@@ -21,6 +21,10 @@ make call on it, and ``kbuild_purgatory_dir``.  The names:
 - ``sid-amd64``: the newest ``linux-source-X.Y`` in Debian's unstable suite
   (7.x), Debian's amd64 config from the same upload, built with gcc-12.
 
+``boot_source()`` is another extraction of linux-source-6.1 (``src-boot``
+in the 6.1 directory) that keeps what a small kernel compiles, for
+boot-test; ``boot_kernel_dir()`` is where that kernel is built and kept.
+
 Downloads and extractions go to a temporary directory renamed when done,
 and an output directory counts only once the stamp file written last is
 there, so an interrupted run leaves nothing half-made behind.
@@ -634,20 +638,28 @@ def prepared_in_tree(flavour, where):
     return copy, copy
 
 
-def prepared(name):
-    """The prepared tree ``name`` (one of NAMES): a ``Tree``, which unpacks
-    as (SRC, OBJ); raises NotPrepared."""
+def _only_in_kernel_tests(function):
     if IN_KERNEL_TEST is False:
-        raise RuntimeError("linux_trees.prepared() called from a test not "
+        raise RuntimeError(f"linux_trees.{function}() called from a test not "
                            "marked 'kernel': use the kernel_trees fixture")
-    if name in TREES:
-        return _prepared_new(name)
-    if name not in FLAVOURS:
-        raise KeyError(f"no kernel tree {name!r}; there are {', '.join(NAMES)}")
+
+
+def _require_build_tools():
     missing = _missing_tools()
     if missing:
         raise NotPrepared("missing build tools: apt-get install "
                           + " ".join(missing + ["libelf-dev", "libssl-dev"]))
+
+
+def prepared(name):
+    """The prepared tree ``name`` (one of NAMES): a ``Tree``, which unpacks
+    as (SRC, OBJ); raises NotPrepared."""
+    _only_in_kernel_tests("prepared")
+    if name in TREES:
+        return _prepared_new(name)
+    if name not in FLAVOURS:
+        raise KeyError(f"no kernel tree {name!r}; there are {', '.join(NAMES)}")
+    _require_build_tools()
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     _announce()
@@ -671,6 +683,50 @@ def prepared(name):
                 cross_compile="", cc="gcc", ld="ld", make_vars={},
                 src=src, obj=obj,
                 debian=(f"{' and '.join(PACKAGES)}", FLAVOURS[name][0]))
+
+
+# boot-test's small kernel (site_scons/kexec_purgatory/boottest/
+# small_kernel.py) compiles drivers, file systems and include/net, which
+# the trimmed source above leaves out: a second extraction keeps them and
+# drops only what a tinyconfig x86 kernel never builds (about 460 MB; 10 s).
+BOOT_SOURCE_EXCLUDES = (
+    "*/Documentation/[!K]*", "*/arch/[!x]*/*.[chS]", "*/arch/[!x]*/boot/dts",
+    "*/tools/testing", "*/tools/perf", "*/sound/*.[ch]", "*/net/*.c",
+    "*/drivers/gpu/*.[ch]", "*/drivers/net/*.[ch]",
+    "*/drivers/staging/*.[ch]", "*/drivers/media/*.[ch]",
+    "*/drivers/infiniband/*.[ch]",
+)
+
+
+def _extract_boot_source(tmp):
+    _run(["apt-get", "download", "linux-source-6.1"], cwd=tmp)
+    deb = next(tmp.glob("linux-source-6.1_*.deb"))
+    _run(["dpkg-deb", "-x", deb, tmp / "deb"])
+    tarball = next((tmp / "deb/usr/src").glob("linux-source-6.1.tar.*"))
+    _run(["tar", "-x", "-C", tmp, "--strip-components=1",
+          *(f"--exclude={pattern}" for pattern in BOOT_SOURCE_EXCLUDES),
+          "-f", tarball])
+    shutil.rmtree(tmp / "deb")
+    deb.unlink()
+
+
+def boot_source():
+    """SRC of boot-test's small kernel: linux-source-6.1 in the 6.1 cache
+    directory as ``src-boot``, extracted once (see BOOT_SOURCE_EXCLUDES)."""
+    _only_in_kernel_tests("boot_source")
+    _require_build_tools()
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / ".lock-src-boot"):
+        return _step(root / "src-boot", _extract_boot_source,
+                     "apt-get download linux-source-6.1 (about 140 MB) and "
+                     "extracting it for boot-test's small kernel (about "
+                     "460 MB)")
+
+
+def boot_kernel_dir():
+    """Where boot-test's small kernel is built and kept between runs."""
+    return cache_root() / "boot-kernel-6.1"
 
 
 if __name__ == "__main__":

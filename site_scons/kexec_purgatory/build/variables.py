@@ -68,6 +68,11 @@ _ALL = (
              ""),
     Variable("W", "kernel mode: Kbuild's extra warnings (W=1...), passed to "
              "Kbuild", ""),
+    Variable("BOOT_KERNEL_O", "scons boot-test: where the small kernel is "
+             "built from KERNEL and kept (about 7 minutes the first time)",
+             "$O/boot-test/kernel"),
+    Variable("BOOT_TEST_ARGS", "scons boot-test: more options for "
+             "kexec-purgatory boot-test (e.g. --modes normal --cpu max)", ""),
     Variable("PREFIX", "installation prefix", "/usr/local"),
     Variable("DESTDIR", "staging directory prepended to PREFIX by "
              "'scons install'", ""),

@@ -21,6 +21,7 @@ COMMANDS = {
     "run": "run",
     "extract": "extract",
     "verify-kernel": "verify_kernel",
+    "boot-test": "boot_test",
 }
 
 

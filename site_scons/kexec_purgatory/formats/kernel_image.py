@@ -429,6 +429,14 @@ def _first_stream(finder, data):
     return None
 
 
+def bzimage_vmlinux(path, data):
+    """The vmlinux an x86 bzImage's payload decompresses to (boot-test reads
+    the kernel's IKCONFIG from it); UserError if ``data`` is none."""
+    if not _is_bzimage(data):
+        raise UserError(f"{path}: not an x86 bzImage (no HdrS at 0x202)")
+    return _bzimage_payload(_Finder(path), data)[0]
+
+
 def _find(path, data):
     """((blob bytes, where it was found), the bytes searched: the
     decompressed payload, or the file itself)."""

@@ -40,17 +40,22 @@ class KernelConfig:
         return self.values.get(name, "") not in ("", "n")
 
 
-def read_config(path):
-    """Parse the ``.config`` at ``path``; a missing file is a UserError."""
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read kernel configuration: "
-                        f"{e.strerror}") from None
+def parse_config(text, path):
+    """Parse ``.config`` text; ``path`` names it in messages."""
     values = {}
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         match = _ASSIGNMENT.fullmatch(line.strip())
         if match:
             values[match[1]] = _unquote(match[2], path, lineno)
     return KernelConfig(values, str(path))
+
+
+def read_config(path):
+    """Parse the ``.config`` at ``path``; a missing file is a UserError."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read kernel configuration: "
+                        f"{e.strerror}") from None
+    return parse_config(text, path)

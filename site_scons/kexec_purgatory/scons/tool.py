@@ -15,7 +15,8 @@ the checker) and writes the embedded forms of ``$FORMATS`` and the build
 record beside it. The other builders are the steps it is made of:
 ``PurgatoryObject``, ``PurgatoryRelocatable``, and one per ``STEPS``
 entry; ``PurgatoryInstall`` installs with SCons' ``Install``;
-``PurgatoryVerifyReproducible`` is the ``verify-reproducible`` alias.
+``PurgatoryVerifyReproducible`` is the ``verify-reproducible`` alias,
+``PurgatoryBootTest`` the ``boot-test`` one.
 Nothing here knows the layout of the tree that uses it.
 """
 
@@ -510,7 +511,17 @@ def _install(env, directory, nodes):
 
 
 # Variables of a build that do not change its outputs, so are not passed on.
-_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR"}
+_NOT_FOR_REPRO = {"O", "V", "CACHEDIR", "PREFIX", "DESTDIR",
+                  "BOOT_KERNEL_O", "BOOT_TEST_ARGS"}
+
+
+def _cli_environment():
+    """The environment in which ``python -m kexec_purgatory`` finds this
+    package (the one SCons loaded)."""
+    parent = os.path.dirname(PACKAGE_DIR)
+    path = os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH"))
+                           if p)
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def _verify_reproducible(env, record_node, output_dir,
@@ -528,12 +539,32 @@ def _verify_reproducible(env, record_node, output_dir,
                env.Dir("#").abspath, f"--record={record_path}", *sets]
 
     def repro(target, source, env):
-        parent = os.path.dirname(PACKAGE_DIR)
-        path = os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH"))
-                               if p)
-        return subprocess.call(command, env={**os.environ, "PYTHONPATH": path})
+        return subprocess.call(command, env=_cli_environment())
     node = env.Alias(alias, [], SCons.Action.Action(
         repro, "kexec-purgatory repro " + " ".join(command[4:])))
+    env.AlwaysBuild(node)
+    return node
+
+
+def _boot_test(env, purgatory_node, source_tree, output_dir,
+               alias="boot-test"):
+    """An alias running ``kexec-purgatory boot-test``: the small kernel
+    built (once, in $BOOT_KERNEL_O) from ``source_tree`` with
+    ``purgatory_node`` embedded, booted in QEMU and kexec'd through it; the
+    serial logs and the bzImage in ``output_dir``/boot-test.  It fails when
+    a path does not reach the second kernel."""
+    out = env.Dir(output_dir).Dir("boot-test")
+    command = [sys.executable, "-m", "kexec_purgatory", "boot-test",
+               "--source", source_tree,
+               "--kernel-o", env.Dir(env.subst("$BOOT_KERNEL_O")).abspath,
+               "--purgatory", env.File(purgatory_node).abspath,
+               "--logs", out.abspath,
+               *shlex.split(env.subst("$BOOT_TEST_ARGS"))]
+
+    def boot_test(target, source, env):
+        return subprocess.call(command, env=_cli_environment())
+    node = env.Alias(alias, [purgatory_node], SCons.Action.Action(
+        boot_test, "kexec-purgatory " + " ".join(map(shlex.quote, command[3:]))))
     env.AlwaysBuild(node)
     return node
 
@@ -652,6 +683,7 @@ def generate(env, **defaults):
     env.AddMethod(_kernel_purgatory, "KernelPurgatory")
     env.AddMethod(_install, "PurgatoryInstall")
     env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
+    env.AddMethod(_boot_test, "PurgatoryBootTest")
 
 
 def exists(env):

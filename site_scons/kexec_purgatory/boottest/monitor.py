@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""QEMU's machine protocol (QMP) on a Unix socket: stop the guest, read
+its registers, quit.
+
+``info registers`` goes through QMP's ``human-monitor-command``, which
+answers in JSON: no prompt or terminal echo to strip as on the plain
+monitor.  Every read has a deadline, so a wedged QEMU cannot hang us.
+"""
+
+import json
+import re
+import socket
+import time
+
+RIP = re.compile(r"\bRIP=([0-9a-fA-F]+)")
+
+
+class MonitorError(Exception):
+    """QEMU's monitor did not answer as expected."""
+
+
+class Monitor:
+    def __init__(self, path, timeout=5.0):
+        self.path = path
+        self.timeout = timeout
+        self.sock = None
+        self.buffer = b""
+
+    def connect(self, deadline):
+        """Connect (QEMU makes the socket when it starts) and leave the
+        greeting's capability negotiation done."""
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(self.timeout)
+                self.sock.connect(self.path)
+                break
+            except OSError:
+                self.sock.close()
+                self.sock = None
+                if time.monotonic() > deadline:
+                    raise MonitorError(f"{self.path}: QEMU's monitor socket "
+                                       "did not appear") from None
+                time.sleep(0.05)
+        self._message()                       # the greeting
+        self.command("qmp_capabilities")
+
+    def _message(self):
+        while b"\n" not in self.buffer:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError as e:
+                raise MonitorError(f"{self.path}: {e}") from None
+            if not chunk:
+                raise MonitorError(f"{self.path}: QEMU closed its monitor")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def command(self, name, **arguments):
+        message = {"execute": name}
+        if arguments:
+            message["arguments"] = arguments
+        try:
+            self.sock.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as e:
+            raise MonitorError(f"{self.path}: {e}") from None
+        while True:
+            reply = self._message()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise MonitorError(f"{name}: {reply['error'].get('desc')}")
+            # an event ("STOP", "RESUME", ...): not our answer
+
+    def rip(self):
+        """The vCPU's RIP; the guest is stopped to read it and resumed."""
+        self.command("stop")
+        try:
+            text = self.command("human-monitor-command",
+                                **{"command-line": "info registers"})
+        finally:
+            self.command("cont")
+        found = RIP.search(text)
+        if not found:
+            raise MonitorError("info registers: no RIP in QEMU's answer")
+        return int(found.group(1), 16)
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
