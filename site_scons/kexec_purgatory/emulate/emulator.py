@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..elf import loader
 from . import segments as seg
 from .address_space import AddressSpace, page_align
-from .machine import UC_REGISTER, LongModeMachine
+from .machine import REACH, UC_REGISTER, UNREACHABLE, LongModeMachine
 
 X86 = abi.x86_64
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
@@ -315,6 +315,12 @@ def machine_abi_of(data, name):
         return loader.machine_abi(elf, name)
 
 
+def reachable(module, address):
+    """Whether this Unicorn can emulate a purgatory of ``module`` placed at
+    ``address`` (x86_64 above 1 TiB needs Unicorn's virtual TLB)."""
+    return module is not X86 or address < REACH
+
+
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
         max_instructions=None):
@@ -329,7 +335,9 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     if loaded.abi is not X86:
         return machine_of(loaded.abi, name).run(
             loaded, spec, corruption, max_instructions)
-    space = AddressSpace(X86.IDENTITY_MAP_LIMIT, PAGE_SIZE)
+    if not reachable(loaded.abi, loaded.address):
+        raise UserError(f"{name} at {loaded.address:#x}: {UNREACHABLE}")
+    space = AddressSpace(REACH, PAGE_SIZE)
     space.reserve(loaded.address, page_align(len(loaded.image), PAGE_SIZE), f"the purgatory {name}")
     segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
     seg.place(segments, space)

@@ -12,16 +12,18 @@ AVX and friends fault), running on the old kernel's GDT with code selector
   memory, pointed to by CR3. Unicorn's own page walker stops at 40 physical
   address bits, so translation goes through Unicorn's virtual TLB with a
   walker written here that reads those same tables; addresses up to 2^46,
-  the kernel's limit with 4-level paging, work;
+  the kernel's limit with 4-level paging, work. A Unicorn without that TLB
+  (Debian 12's 2.0.1) walks the same tables itself and reaches 1 TiB only
+  (``REACH``, ``UNREACHABLE``);
 - the old kernel's GDT and a stack page of its own live in the machine's
   pages, outside the purgatory.
 """
 
 import struct
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_TLB_FILL, UC_MODE_64, UC_PROT_ALL,
-                     UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL,
-                     Uc, UcError)
+import unicorn
+from unicorn import (UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, UC_PROT_EXEC,
+                     UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
 from unicorn import x86_const as x86
 
 from .. import abi
@@ -32,6 +34,14 @@ PAGE_SIZE = X86.PAGE_SIZE
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
 
 IDENTITY_MAP_LIMIT = X86.IDENTITY_MAP_LIMIT
+# Unicorn's virtual TLB mode and its fill hook came with 2.1.0.
+VIRTUAL_TLB = hasattr(unicorn, "UC_TLB_VIRTUAL")
+REACH = IDENTITY_MAP_LIMIT if VIRTUAL_TLB else 1 << 40
+UNREACHABLE = (None if VIRTUAL_TLB else
+               f"Unicorn {unicorn.__version__} has no virtual TLB "
+               "(UC_TLB_VIRTUAL) and its own page walker stops at 1 TiB "
+               "(40 address bits); a newer Unicorn (pip install 'unicorn>=2.1') "
+               "emulates up to the identity map's end")
 MACHINE_AREA_BASE = 1 << 20
 
 PTE_PRESENT = 1 << 0
@@ -84,8 +94,9 @@ class LongModeMachine:
         self.gdt = self.area + (1 + len(self.slots)) * PAGE_SIZE
         self.stack_top = self.gdt + 2 * PAGE_SIZE
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self.uc.hook_add(UC_HOOK_TLB_FILL, self._walk_page_tables)
+        if hasattr(unicorn, "UC_TLB_VIRTUAL"):
+            self.uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
+            self.uc.hook_add(unicorn.UC_HOOK_TLB_FILL, self._walk_page_tables)
         self._map_memory(blobs + [(self.area, bytes(area_size))])
         self._write_page_tables(blobs)
         self.uc.mem_write(self.gdt, OLD_KERNEL_GDT)
