@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, require_tool
+from conftest import IGNORED, REPO, copy_tree, require_tool
 
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # What a copy of the source tree leaves behind: the checkout's own
@@ -26,7 +26,9 @@ def system_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
            and not k.startswith("PYENV")}
-    return dict(env, PATH=SYSTEM_PATH, LC_ALL="C.UTF-8", **extra)
+    env.update(PATH=SYSTEM_PATH, LC_ALL="C.UTF-8")
+    env.update(extra)
+    return env
 
 
 def copy_source(dest):
@@ -90,3 +92,17 @@ def lintian_errors(changes):
 
 def require_root_for_dpkg():
     require_tool(os.geteuid() == 0, "dpkg -i needs root")
+
+
+# The examples' source (docs/examples/): this tree's purgatory and
+# SConstruct with only the tool's shim in site_scons/, so that the tool
+# comes from where the package build finds it (an installed package, a
+# scons on PATH whose Python has it), not from the source.
+EXAMPLE_SOURCE = ("SConstruct", "SConscript", "purgatory", "arch", "COPYING")
+
+
+def example_source(dest):
+    dest = copy_tree(dest, EXAMPLE_SOURCE)
+    shutil.copytree(REPO / "site_scons" / "site_tools",
+                    dest / "site_scons" / "site_tools", ignore=IGNORED)
+    return dest

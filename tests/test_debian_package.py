@@ -8,15 +8,16 @@ byte-identical to the venv's build."""
 
 import io
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import run_scons
+from conftest import REPO, run_scons
 from debian_packages import (copy_source, deb_contents, deb_field,
-                             dpkg_buildpackage, lintian_errors,
+                             dpkg_buildpackage, example_source, lintian_errors,
                              require_root_for_dpkg, run, system_env)
 from kernel_tree import make_kernel_tree, outputs_of
 
@@ -28,6 +29,8 @@ SITE = Path("usr/lib/python3/dist-packages")
 # requirements, pyproject.toml's dependencies).
 DEPENDS = ("python3-pyelftools", "python3-capstone", "python3-unicorn",
            "python3-intelhex", "python3-zstandard", "python3-lz4", "scons")
+
+WHEEL_SCHEMES = {"../scripts/": "usr/bin/", "../data/": "usr/"}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +90,15 @@ def test_debian_packages_ship_every_file_the_wheel_installs(debs):
         text = tar.extractfile(f"./{record}").read().decode()
     missing = []
     for line in text.splitlines():
-        path = os.path.normpath(SITE / line.split(",")[0])
+        path = line.split(",")[0]
+        # pybuild installs the wheel's scripts and data (its own scheme:
+        # ../scripts, ../data) to /usr/bin and /usr.
+        for scheme, prefix in WHEEL_SCHEMES.items():
+            if path.startswith(scheme):
+                path = prefix + path.removeprefix(scheme)
+                break
+        else:
+            path = os.path.normpath(SITE / path)
         if not path.endswith(".pyc") and path not in files:
             missing.append(path)
     assert missing == []
@@ -107,3 +118,36 @@ def test_installed_package_builds_a_kernel_like_tree_with_usr_bin_scons_like_the
     check = run(["/usr/bin/kexec-purgatory", "check",
                  outputs_of(packaged / "build")["purgatory.ro"]], cwd=tmp_path)
     assert check.returncode == 0
+
+
+# -- docs/examples/debian: a package that builds its purgatory with the tool
+
+EXAMPLE_INSTALLED = {"purgatory.ro", "kexec-purgatory.c", "kexec-purgatory.S",
+                     "purgatory.buildinfo"}
+EXAMPLE_DIR = "usr/share/kexec-purgatory"
+
+
+def test_debian_rules_example_builds_with_the_installed_tool_and_installs_with_destdir(
+        installed, built, tmp_path):
+    source = example_source(tmp_path / "kexec-purgatory-example")
+    shutil.copytree(REPO / "docs" / "examples" / "debian", source / "debian")
+    result = run(["nice", "dpkg-buildpackage", "-us", "-uc", "-b"], cwd=source,
+                 env=system_env(HOME=str(tmp_path)))
+    # Debian's hardening flags reach the build, and are dropped there.
+    assert "dropped flags that break a freestanding purgatory" in result.stdout
+    (deb,) = tmp_path.glob("kexec-purgatory-example_*.deb")
+    (changes,) = tmp_path.glob("kexec-purgatory-example_*.changes")
+    assert lintian_errors(changes) == []
+    files = deb_contents(deb)
+    shipped = {path for path in files if path.startswith(EXAMPLE_DIR)}
+    assert shipped == {f"{EXAMPLE_DIR}/{name}" for name in EXAMPLE_INSTALLED}
+    assert {files[path] for path in shipped} == {"-rw-r--r--"}
+    unpacked = tmp_path / "unpacked"
+    run(["dpkg-deb", "-x", deb, unpacked])
+    for name in EXAMPLE_INSTALLED - {"purgatory.buildinfo"}:
+        assert (unpacked / EXAMPLE_DIR / name).read_bytes() == \
+            (built("pic") / name).read_bytes(), name
+    # debian/rules clean (dpkg-buildpackage ran it first) removes the build.
+    run(["debian/rules", "clean"], cwd=source,
+        env=system_env(HOME=str(tmp_path)))
+    assert not (source / "debian" / "build").exists()
