@@ -308,4 +308,8 @@ def test_a_floating_point_instruction_traps_in_emulation(tmp_path):
     broken = rv.link_relocatable(tmp_path, [obj], "fp.ro")
     result = emulator.run(broken.read_bytes(), "fp.ro", address=ADDRESSES[0])
     assert result.outcome == emulator.FAULT
-    assert "illegal instruction" in result.message
+    if rv_emulator.TRAP_CAUSES:
+        assert "illegal instruction" in result.message
+    else:
+        # Unicorn 2.0.1 reports the trap as its own error, at the instruction.
+        assert result.message.endswith(f"at pc {ADDRESSES[0]:#x}")

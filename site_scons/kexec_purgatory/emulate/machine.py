@@ -36,6 +36,13 @@ GENERAL_REGISTERS = X86.GENERAL_REGISTERS
 IDENTITY_MAP_LIMIT = X86.IDENTITY_MAP_LIMIT
 # Unicorn's virtual TLB mode and its fill hook came with 2.1.0.
 VIRTUAL_TLB = hasattr(unicorn, "UC_TLB_VIRTUAL")
+# Unicorn before 2.1 (Debian 12's 2.0.1) writes CR4 without recomputing the
+# CPU's cached flags, which start with OSFXSR on: SSE would run instead of
+# faulting. A `mov %rax, %cr4` run in the emulation recomputes them, so
+# there the run starts in a few instructions of the machine's own
+# (``SET_CR4``), which write CR4, restore rax and jump to the entry.
+SET_CR4_IN_EMULATION = not VIRTUAL_TLB
+SET_CR4_OFFSET = 0x800          # in the GDT's page, after the GDT
 REACH = IDENTITY_MAP_LIMIT if VIRTUAL_TLB else 1 << 40
 UNREACHABLE = (None if VIRTUAL_TLB else
                f"Unicorn {unicorn.__version__} has no virtual TLB "
@@ -167,6 +174,24 @@ class LongModeMachine:
             uc.reg_write(getattr(x86, f"UC_X86_REG_{segment}"), KERNEL_DS)
         uc.reg_write(x86.UC_X86_REG_EFLAGS, EFLAGS_RESERVED)
         uc.reg_write(x86.UC_X86_REG_RSP, self.stack_top)
+
+    def start(self, entry, until):
+        """Run from ``entry`` until ``until`` (see SET_CR4_IN_EMULATION)."""
+        begin = entry
+        if SET_CR4_IN_EMULATION:
+            begin = self.gdt + SET_CR4_OFFSET
+            rax = self.uc.reg_read(x86.UC_X86_REG_RAX)
+            code = (b"\xb8" + struct.pack("<I", CR4_PAE)      # mov $CR4_PAE, %eax
+                    + b"\x0f\x22\xe0"                        # mov %rax, %cr4
+                    + b"\x48\xb8" + struct.pack("<Q", rax)    # movabs $rax, %rax
+                    + b"\xff\x25\x00\x00\x00\x00"            # jmp *0(%rip)
+                    + struct.pack("<Q", entry))
+            self.uc.mem_write(begin, code)
+        self.uc.emu_start(begin, until)
+
+    def own_code(self, address):
+        """Whether ``address`` is the machine's own code, not the purgatory's."""
+        return SET_CR4_IN_EMULATION and self.gdt <= address < self.gdt + PAGE_SIZE
 
     def set_registers(self, values):
         for name, value in values.items():
