@@ -14,7 +14,7 @@ SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # What a copy of the source tree leaves behind: the checkout's own
 # environment and outputs (the top-level build/ only: the package has a
 # build/ sub-package).
-SOURCE_IGNORED = {".git", ".venv", "build", "dist", ".pytest_cache",
+SOURCE_IGNORED = {".git", ".venv", ".venv-debian", "build", "dist", ".pytest_cache",
                   ".hypothesis"}
 # dpkg-buildpackage, lintian and rpmbuild take well under a minute here.
 TIMEOUT = 600
