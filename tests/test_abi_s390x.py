@@ -245,7 +245,10 @@ def test_a_missing_required_symbol_is_named(tmp_path):
 @needs_cross
 def test_the_stub_passes_every_rule(tmp_path):
     path = s390x_objects.stub_purgatory(tmp_path)
-    assert [f.text() for f in check_file(str(path))] == []
+    found = [(f.rule, f.severity) for f in check_file(str(path))]
+    # capstone 4 (Debian 12's) says what it could not look for.
+    blind = instructions.CAPSTONE_MAJOR < 5
+    assert found == ([("unchecked-instructions", "warning")] if blind else [])
 
 
 DOUBLE_CODE = """
