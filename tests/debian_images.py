@@ -70,7 +70,7 @@ def image(arch, flavour, version):
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{arch}-{flavour}-{version}"
-    with linux_trees._locked(root / ".lock"):
+    with linux_trees.locked(root / ".lock"):
         if not final.exists():
             linux_trees._say(f"apt-get download Debian's linux-image "
                              f"{flavour}:{arch} {version} into {final}")

@@ -20,6 +20,7 @@ from debian_packages import (copy_source, deb_contents, deb_field,
                              dpkg_buildpackage, example_source, lintian_errors,
                              require_root_for_dpkg, run, system_env)
 from kernel_tree import make_kernel_tree, outputs_of
+from linux_trees import locked
 
 pytestmark = pytest.mark.slow
 
@@ -33,30 +34,37 @@ DEPENDS = ("python3-pyelftools", "python3-capstone", "python3-unicorn",
 WHEEL_SCHEMES = {"../scripts/": "usr/bin/", "../data/": "usr/"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def debs(tmp_path_factory):
-    """The two binary packages, built from a copy of the tree."""
-    source = copy_source(tmp_path_factory.mktemp("deb") / "kexec-purgatory")
-    built = dpkg_buildpackage(source)
+    """The two binary packages, built once from a copy of the tree (once
+    for all pytest-xdist workers: in the directory they share)."""
+    shared = tmp_path_factory.getbasetemp().parent
+    with locked(shared / ".lock-debs"):
+        source = shared / "debs" / "kexec-purgatory"
+        built = {deb.name.split("_")[0]: deb for deb in source.parent.glob("*.deb")}
+        if not built:
+            built = dpkg_buildpackage(copy_source(source))
     assert set(built) == set(PACKAGES), built
     return built
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def installed(debs):
-    """The packages installed with dpkg -i, removed again at the end."""
+    """The packages installed with dpkg -i, removed again at the end; one
+    test at a time holds them (pytest-xdist workers wait for each other)."""
     require_root_for_dpkg()
-    for package in PACKAGES:
-        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
-                                capture_output=True, text=True)
-        assert "installed" not in status.stdout.split(), \
-            f"{package} is installed already; the test would remove it"
-    try:
-        run(["dpkg", "-i", *debs.values()])
-        yield debs
-    finally:
-        subprocess.run(["dpkg", "-r", *PACKAGES], env=system_env(),
-                       capture_output=True, timeout=300)
+    with locked(debs["kexec-purgatory"].parent / ".lock-installed"):
+        for package in PACKAGES:
+            status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
+                                    capture_output=True, text=True)
+            assert "installed" not in status.stdout.split(), \
+                f"{package} is installed already; the test would remove it"
+        try:
+            run(["dpkg", "-i", *debs.values()])
+            yield debs
+        finally:
+            subprocess.run(["dpkg", "-r", *PACKAGES], env=system_env(),
+                           capture_output=True, timeout=300)
 
 
 def test_debian_packages_build_and_lintian_finds_no_error(debs):
