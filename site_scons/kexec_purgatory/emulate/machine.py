@@ -40,7 +40,7 @@ VIRTUAL_TLB = hasattr(unicorn, "UC_TLB_VIRTUAL")
 # CPU's cached flags, which start with OSFXSR on: SSE would run instead of
 # faulting. A `mov %rax, %cr4` run in the emulation recomputes them, so
 # there the run starts in a few instructions of the machine's own
-# (``SET_CR4``), which write CR4, restore rax and jump to the entry.
+# (``start``), which write CR4, restore rax and jump to the entry.
 SET_CR4_IN_EMULATION = not VIRTUAL_TLB
 SET_CR4_OFFSET = 0x800          # in the GDT's page, after the GDT
 REACH = IDENTITY_MAP_LIMIT if VIRTUAL_TLB else 1 << 40
@@ -101,7 +101,7 @@ class LongModeMachine:
         self.gdt = self.area + (1 + len(self.slots)) * PAGE_SIZE
         self.stack_top = self.gdt + 2 * PAGE_SIZE
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        if hasattr(unicorn, "UC_TLB_VIRTUAL"):
+        if VIRTUAL_TLB:
             self.uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
             self.uc.hook_add(unicorn.UC_HOOK_TLB_FILL, self._walk_page_tables)
         self._map_memory(blobs + [(self.area, bytes(area_size))])
