@@ -77,7 +77,7 @@ def _cached(final, what, make):
     """``final``, made by ``make(tmp)`` in a temporary directory renamed when
     complete, under the cache's lock; apt's failures as NotDownloaded."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    with linux_trees._locked(final.parent / ".lock"):
+    with linux_trees.locked(final.parent / ".lock"):
         try:
             linux_trees._step(final, make, what)
         except debian_archive.AptFailed as e:

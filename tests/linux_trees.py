@@ -257,7 +257,7 @@ def _say(text):
 
 
 @contextlib.contextmanager
-def _locked(path):
+def locked(path):
     """Hold an exclusive lock on ``path`` (created if need be); the kernel
     drops it when the process ends, however it ends."""
     with open(path, "a") as handle:
@@ -284,7 +284,7 @@ def _announce():
     root.mkdir(parents=True, exist_ok=True)
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run:
-        with _locked(root / ".lock-announce"):
+        with locked(root / ".lock-announce"):
             said = root / ".announced"
             if said.exists() and said.read_text() == run:
                 return
@@ -572,7 +572,7 @@ def _prepared_new(name):
     root.mkdir(parents=True, exist_ok=True)
     _announce()
     src, configs = root / "src", root / "configs"
-    with _locked(root / ".lock-src"):
+    with locked(root / ".lock-src"):
         if not (src.exists() and configs.exists()):
             debs = _step(root / "debs", _download_source(source),
                          f"apt-get download the {spec.source} source and its "
@@ -583,7 +583,7 @@ def _prepared_new(name):
             _step(configs, _extract_new_configs(debs),
                   f"extracting {spec.source}'s Debian configs")
             shutil.rmtree(debs)     # the cache does not need the packages
-    with _locked(root / f".lock-obj-{name}"):
+    with locked(root / f".lock-obj-{name}"):
         obj = _step_in_place(
             _obj_dir(name), _prepare_new(name, src, configs),
             f"configuring {name} and running make olddefconfig prepare "
@@ -664,7 +664,7 @@ def prepared(name):
     root.mkdir(parents=True, exist_ok=True)
     _announce()
     src, configs = root / "src", root / "configs"
-    with _locked(root / ".lock-src"):
+    with locked(root / ".lock-src"):
         if not (src.exists() and configs.exists()):
             debs = _step(root / "debs", _download,
                          f"apt-get download {' '.join(PACKAGES)} (about 135 MB)")
@@ -674,7 +674,7 @@ def prepared(name):
             _step(configs, _extract_configs(debs),
                   "extracting linux-config-6.1")
             shutil.rmtree(debs)     # 135 MB the cache does not need to keep
-    with _locked(root / f".lock-obj-{name}"):
+    with locked(root / f".lock-obj-{name}"):
         obj = _step_in_place(
             root / f"obj-{name}", _prepare(src, configs, name),
             f"configuring {name} and running make olddefconfig prepare "
@@ -717,7 +717,7 @@ def boot_source():
     _require_build_tools()
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / ".lock-src-boot"):
+    with locked(root / ".lock-src-boot"):
         return _step(root / "src-boot", _extract_boot_source,
                      "apt-get download linux-source-6.1 (about 140 MB) and "
                      "extracting it for boot-test's small kernel (about "

@@ -13,7 +13,7 @@ from elftools.elf.elffile import ELFFile
 import s390x_objects
 from kexec_purgatory import abi
 from kexec_purgatory.abi import s390x
-from kexec_purgatory.check import check_elf, check_file, exit_status
+from kexec_purgatory.check import check_elf, check_file, exit_status, instructions
 from kexec_purgatory.elf import loader
 from kexec_purgatory.errors import UserError
 
@@ -245,7 +245,10 @@ def test_a_missing_required_symbol_is_named(tmp_path):
 @needs_cross
 def test_the_stub_passes_every_rule(tmp_path):
     path = s390x_objects.stub_purgatory(tmp_path)
-    assert [f.text() for f in check_file(str(path))] == []
+    found = [(f.rule, f.severity) for f in check_file(str(path))]
+    # capstone 4 (Debian 12's) says what it could not look for.
+    blind = instructions.CAPSTONE_MAJOR < 5
+    assert found == ([("unchecked-instructions", "warning")] if blind else [])
 
 
 DOUBLE_CODE = """
@@ -284,6 +287,13 @@ def test_vector_code_from_z13_is_named(tmp_path):
     flags = [f for f in s390x_objects.PURGATORY_CFLAGS if f != "-msoft-float"]
     flags += ["-O3", "-march=z13", "-mvx"]
     path = s390x_objects.stub_purgatory(tmp_path, VECTOR_CODE, flags, call="add")
-    findings = [f for f in check_file(str(path)) if f.rule == "fpu-simd"]
+    found = check_file(str(path))
+    if instructions.CAPSTONE_MAJOR < 5:
+        # Debian 12's capstone 4 decodes no vector instruction: said so.
+        (blind,) = [f for f in found if f.rule == "unchecked-instructions"]
+        assert blind.severity == "warning" and "vector facility" in blind.message
+        return
+    findings = [f for f in found if f.rule == "fpu-simd"]
     assert any(f.message.startswith("vector instruction") and f.symbol == "add"
                for f in findings), [f.text() for f in findings]
+    assert not [f for f in found if f.rule == "unchecked-instructions"]

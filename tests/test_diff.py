@@ -187,5 +187,6 @@ def test_diff_disassembles_each_machine_as_itself(tmp_path):
     status, report = diff_json(a, b)
     assert status == 1
     [text] = [s for s in report["sections"] if s["name"] == ".text"]
-    assert text["instructions"]["a"][0]["text"] == "mov w0, #1"
-    assert text["instructions"]["b"][0]["text"] == "mov w0, #2"
+    # capstone 5 prints the alias, capstone 4 (Debian 12's) the instruction.
+    assert text["instructions"]["a"][0]["text"] in ("mov w0, #1", "movz w0, #0x1")
+    assert text["instructions"]["b"][0]["text"] in ("mov w0, #2", "movz w0, #0x2")

@@ -1,138 +1,74 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The documentation: the packaging examples under docs/examples/ run as
-written (debian/rules' targets, the RPM spec's build and install sections),
-every relative link in README.md and docs/ resolves, and the README stays
-short."""
+"""The documentation: the RPM spec under docs/examples/ builds with
+rpmbuild (its debian/ with dpkg-buildpackage: tests/test_debian_package.py),
+packaging.md quotes both, every relative link in README.md and docs/
+resolves, and the README stays short."""
 
+import hashlib
 import os
 import re
-import shutil
-import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TREE_ENTRIES, copy_tree, require_tool
+from conftest import REPO
+from debian_packages import (SYSTEM_PATH, example_source, require_packaging_tools,
+                             run, system_env)
 
 EXAMPLES = REPO / "docs" / "examples"
 INSTALL_DIR = Path("usr/share/kexec-purgatory")
 INSTALLED = {"purgatory.ro", "kexec-purgatory.c", "kexec-purgatory.S",
              "purgatory.buildinfo"}
-CROSS_COMPILE = "x86_64-linux-gnu-"
 README_MAX_LINES = 200
-
-# What the spec's macros expand to on Fedora (x86_64), for the ones it uses.
-FEDORA_MACROS = {
-    "optflags": "-O2 -flto=auto -ffat-lto-objects -fexceptions -g "
-                "-grecord-gcc-switches -pipe -Wall -Werror=format-security "
-                "-Wp,-U_FORTIFY_SOURCE,-D_FORTIFY_SOURCE=3 "
-                "-Wp,-D_GLIBCXX_ASSERTIONS "
-                "-specs=/usr/lib/rpm/redhat/redhat-hardened-cc1 "
-                "-fstack-protector-strong "
-                "-specs=/usr/lib/rpm/redhat/redhat-annobin-cc1 -m64 "
-                "-march=x86-64 -mtune=generic -fasynchronous-unwind-tables "
-                "-fstack-clash-protection -fcf-protection "
-                "-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer",
-    "build_ldflags": "-Wl,-z,relro -Wl,--as-needed -Wl,-z,now "
-                     "-specs=/usr/lib/rpm/redhat/redhat-hardened-ld "
-                     "-specs=/usr/lib/rpm/redhat/redhat-annobin-cc1 "
-                     "-Wl,--build-id=sha1",
-    "_prefix": "/usr",
-    "_datadir": "/usr/share",
-    # "buildroot" is the test's own directory.
-}
+SPEC = EXAMPLES / "kexec-purgatory-example.spec"
 
 
 def scons_on_path(tmp_path):
-    """An environment whose `scons` is the one the tests run (the SCons of
-    sys.executable, e.g. the venv's), as a package build's would be."""
+    """A package build's environment whose `scons` is the one the tests
+    run (the SCons of sys.executable, e.g. the venv's, with the tool): "the
+    tool on PATH" for a source that carries only the tool's shim."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "scons"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m SCons "$@"\n')
     wrapper.chmod(0o755)
-    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-                SOURCE_DATE_EPOCH="1700000000")
+    return system_env(PATH=f"{bin_dir}{os.pathsep}{SYSTEM_PATH}", HOME=str(tmp_path))
 
 
-def run(command, cwd, env):
-    old = os.umask(0o077)      # installed files are 0644 whatever the umask
-    try:
-        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True,
-                                text=True)
-    finally:
-        os.umask(old)
-    assert result.returncode == 0, (
-        f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+def rpm_dump(rpm):
+    """{path: (mode, sha256)} of an .rpm's files (rpm -qp --dump)."""
+    files = {}
+    for line in run(["rpm", "-qp", "--dump", rpm]).stdout.splitlines():
+        path, _size, _mtime, digest, mode, *_ = line.split()
+        files[path] = (int(mode, 8) & 0o7777, digest)
+    return files
 
 
-def assert_installed(directory):
-    assert directory.is_dir(), directory
-    assert {p.name for p in directory.iterdir()} == INSTALLED
-    for path in directory.iterdir():
-        assert path.stat().st_mode & 0o7777 == 0o644, path
-
-
-@pytest.fixture
-def packaged_tree(tmp_path):
-    """A copy of the tree as a source package has it: docs/ included."""
-    return copy_tree(tmp_path / "tree", TREE_ENTRIES + ("docs", "COPYING"))
-
-
-def test_debian_rules_example_builds_installs_and_cleans(packaged_tree, tmp_path):
-    require_tool(shutil.which("dpkg-buildflags"),
-                 "dpkg-buildflags not installed (Debian package dpkg-dev)")
-    require_tool(shutil.which(f"{CROSS_COMPILE}gcc") and shutil.which(f"{CROSS_COMPILE}ld"),
-                 f"{CROSS_COMPILE}gcc/ld not installed (Debian: "
-                 "gcc-x86-64-linux-gnu, binutils-x86-64-linux-gnu)")
-    env = scons_on_path(tmp_path)
-    rules = ["make", "-f", "docs/examples/debian-rules"]
-    build = run([*rules, "override_dh_auto_build"], packaged_tree, env)
-    # Debian's hardening flags reach the build, and are dropped there.
-    assert "dropped flags that break a freestanding purgatory" in build.stdout
-    assert (packaged_tree / "debian/build/purgatory.ro").is_file()
-    run([*rules, "override_dh_auto_install"], packaged_tree, env)
-    assert_installed(packaged_tree / "debian/kexec-purgatory" / INSTALL_DIR)
-    run([*rules, "override_dh_auto_clean"], packaged_tree, env)
-    assert not (packaged_tree / "debian/build").exists()
-
-
-def spec_sections(text):
-    """{section name: its lines} of an RPM spec ("%build" -> "build")."""
-    sections, current = {}, None
-    for line in text.splitlines():
-        match = re.fullmatch(r"%([a-z]+)\b.*", line)
-        if match and match.group(1) in ("prep", "build", "install", "check",
-                                         "files", "changelog", "description"):
-            current = sections.setdefault(match.group(1), [])
-        elif current is not None:
-            current.append(line)
-    return sections
-
-
-def expand(line, macros):
-    def value(match):
-        name = match.group(1)
-        assert name in macros, f"the test does not know the spec's macro %{{{name}}}"
-        return macros[name]
-    return re.sub(r"%\{([A-Za-z_]+)\}", value, line)
-
-
-def test_rpm_spec_example_build_and_install_sections_run(packaged_tree, tmp_path):
-    sections = spec_sections((EXAMPLES / "kexec-purgatory.spec").read_text())
-    buildroot = tmp_path / "buildroot"
-    macros = {**FEDORA_MACROS, "buildroot": str(buildroot)}
-    env = scons_on_path(tmp_path)
-    for name in ("build", "install"):
-        script = "\n".join(expand(line, macros) for line in sections[name])
-        run(["sh", "-e", "-c", script], packaged_tree, env)
-    files = [expand(line, macros) for line in sections["files"]
-             if line.strip() and not line.startswith("%license")]
-    assert files == ["/usr/share/kexec-purgatory/"]
-    assert_installed(buildroot / files[0].strip("/"))
-    assert (packaged_tree / "COPYING").is_file()    # %license
+@pytest.mark.slow
+def test_rpm_spec_example_builds_with_rpmbuild_and_installs_with_destdir(built, tmp_path):
+    require_packaging_tools("rpmbuild")
+    name_version = "kexec-purgatory-example-0.1.0"
+    topdir = tmp_path / "rpmbuild"
+    (topdir / "SOURCES").mkdir(parents=True)
+    example_source(tmp_path / name_version)
+    with tarfile.open(topdir / "SOURCES" / f"{name_version}.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / name_version, arcname=name_version)
+    run(["nice", "rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {topdir}",
+         SPEC], cwd=tmp_path, env=scons_on_path(tmp_path))
+    (rpm,) = (topdir / "RPMS").rglob("*.rpm")
+    assert rpm.name == f"{name_version}-1.x86_64.rpm"
+    files = rpm_dump(rpm)
+    shipped = {path for path in files if path.startswith("/usr/share/kexec-purgatory/")}
+    assert {Path(p).name for p in shipped} == INSTALLED
+    for path in shipped:
+        mode, digest = files[path]
+        assert mode == 0o644, path
+        if not path.endswith(".buildinfo"):
+            built_file = built("pic") / Path(path).name
+            assert digest == hashlib.sha256(built_file.read_bytes()).hexdigest(), path
+    assert any(path.endswith("/COPYING") for path in files)     # %license
 
 
 # [text](target) and [text]: target; images too. Not inside code spans.
@@ -200,8 +136,8 @@ def test_every_docs_file_starts_with_its_license():
         assert first == "<!-- SPDX-License-Identifier: GPL-2.0-only -->", doc
 
 
-@pytest.mark.parametrize("example, fence", [("debian-rules", "make"),
-                                            ("kexec-purgatory.spec", "spec")])
+@pytest.mark.parametrize("example, fence", [("debian/rules", "make"),
+                                            ("kexec-purgatory-example.spec", "spec")])
 def test_packaging_doc_quotes_the_examples_exactly(example, fence):
     doc = (REPO / "docs" / "packaging.md").read_text()
     blocks = re.findall(rf"^```{fence}\n(.*?)^```$", doc, re.S | re.M)

@@ -5,11 +5,15 @@ a kernel-like tree built in tree, with O=, with -C and with -u."""
 
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
+import capstone
+import elftools
+import intelhex
 import pytest
+import SCons
+import unicorn
 
 from conftest import REPO, copy_tree, run_scons, tree_listing
 from kernel_tree import (ARRAY_SYMBOL, CONFIG_HEADER, SIZE_SYMBOL, SUBDIR,
@@ -41,7 +45,7 @@ def wheel(tmp_path_factory):
 @pytest.fixture(scope="session")
 def wheel_venv(tmp_path_factory, wheel):
     """A fresh venv with the wheel pip-installed; scons and pyelftools come
-    from the test's own environment (a .pth line), not from this checkout."""
+    from the test's own environment (.pth lines), not from this checkout."""
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv],
                    check=True)
@@ -50,7 +54,11 @@ def wheel_venv(tmp_path_factory, wheel):
     site = Path(subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True).stdout.strip())
-    (site / "test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Wherever the test's own SCons and libraries are: its venv, or
+    # Debian's dist-packages under a --system-site-packages venv.
+    deps = {str(Path(m.__file__).parent.parent)
+            for m in (SCons, capstone, elftools, intelhex, unicorn)}
+    (site / "test-deps.pth").write_text("".join(f"{d}\n" for d in sorted(deps)))
     return venv
 
 

@@ -241,6 +241,9 @@ CAPSTONE_PREFIX = "SYSZ_"
 INSTRUCTION_ADVICE = ("the purgatory runs with no usable floating-point or "
                       "vector state (build with -msoft-float, as "
                       "arch/s390/purgatory/Makefile does; it excludes -mvx)")
+# What an older capstone cannot decode, by major version (checker rule
+# unchecked-instructions): capstone 4's SystemZ tables stop before z13.
+CAPSTONE_BLIND_SPOTS = {4: "the vector facility (z13 and later)"}
 # capstone 5's groups (capstone 4 lacks some; missing names are skipped).
 FORBIDDEN_GROUPS = {
     "FPEXTENSION": "floating point",

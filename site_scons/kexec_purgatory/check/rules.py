@@ -77,6 +77,10 @@ RULES = (
          "(on ppc64le: a facility-unavailable interrupt from FP, Altivec or "
          "VSX)",
          instructions.check_instructions),
+    Rule("unchecked-instructions", WARNING,
+         "a purgatory taken as free of the instructions fpu-simd forbids "
+         "when this capstone could not decode them (capstone 4: no RISC-V, "
+         "no s390x vector facility)", instructions.check_decoder),
     Rule("size-budget", WARNING, "a purgatory growing without anyone noticing",
          sections.check_size),
     Rule("dead-weight", WARNING,

@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..elf import loader
 from . import segments as seg
 from .address_space import AddressSpace, page_align
-from .machine import UC_REGISTER, LongModeMachine
+from .machine import REACH, UC_REGISTER, UNREACHABLE, LongModeMachine
 
 X86 = abi.x86_64
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
@@ -125,7 +125,7 @@ class _Watch:
     """The hooks: instruction count, spin detection, stray writes, faults."""
 
     def __init__(self, machine, result, image_start, image_end, limit):
-        self.uc = machine.uc
+        self.machine, self.uc = machine, machine.uc
         self.result = result
         self.limit = limit
         self.capstone = Cs(CS_ARCH_X86, CS_MODE_64)
@@ -169,7 +169,7 @@ class _Watch:
         return ""
 
     def on_block(self, uc, address, size, _user_data):
-        if address == self.result.rip:
+        if address == self.result.rip or self.machine.own_code(address):
             return
         count = self.instruction_count(address, size)
         self.result.instructions += count
@@ -315,6 +315,12 @@ def machine_abi_of(data, name):
         return loader.machine_abi(elf, name)
 
 
+def reachable(module, address):
+    """Whether this Unicorn can emulate a purgatory of ``module`` placed at
+    ``address`` (x86_64 at or above 1 TiB needs Unicorn's virtual TLB)."""
+    return module is not X86 or address < REACH
+
+
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
         max_instructions=None):
@@ -343,13 +349,17 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     blobs += [(s.address, s.data) for s in segments if s.size]
     if landing is not None:
         blobs.append((landing, bytes(PAGE_SIZE)))
+    for (address, data), what in zip(blobs, ["the purgatory", *(
+            f"segment {s.name}" for s in segments if s.size), "the kernel's page"]):
+        if address + len(data) > REACH:
+            raise UserError(f"{name}: {what} at {address:#x}: {UNREACHABLE}")
     machine = LongModeMachine(blobs, space)
     machine.set_registers(starting_register_values())
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
     watch = _Watch(machine, result, loaded.address, loaded.end, max_instructions)
     try:
-        machine.uc.emu_start(loaded.entry, rip)
+        machine.start(loaded.entry, rip)
     except UcError as e:
         at = machine.uc.reg_read(UC_X86_REG_RIP)
         instruction = watch.instruction_at(at)

@@ -12,16 +12,18 @@ AVX and friends fault), running on the old kernel's GDT with code selector
   memory, pointed to by CR3. Unicorn's own page walker stops at 40 physical
   address bits, so translation goes through Unicorn's virtual TLB with a
   walker written here that reads those same tables; addresses up to 2^46,
-  the kernel's limit with 4-level paging, work;
+  the kernel's limit with 4-level paging, work. A Unicorn without that TLB
+  (Debian 12's 2.0.1) walks the same tables itself and reaches 1 TiB only
+  (``REACH``, ``UNREACHABLE``);
 - the old kernel's GDT and a stack page of its own live in the machine's
   pages, outside the purgatory.
 """
 
 import struct
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_TLB_FILL, UC_MODE_64, UC_PROT_ALL,
-                     UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL,
-                     Uc, UcError)
+import unicorn
+from unicorn import (UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, UC_PROT_EXEC,
+                     UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
 from unicorn import x86_const as x86
 
 from .. import abi
@@ -32,6 +34,21 @@ PAGE_SIZE = X86.PAGE_SIZE
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
 
 IDENTITY_MAP_LIMIT = X86.IDENTITY_MAP_LIMIT
+# Unicorn's virtual TLB mode and its fill hook came with 2.1.0.
+VIRTUAL_TLB = hasattr(unicorn, "UC_TLB_VIRTUAL")
+# Unicorn before 2.1 (Debian 12's 2.0.1) writes CR4 without recomputing the
+# CPU's cached flags, which start with OSFXSR on: SSE would run instead of
+# faulting. A `mov %rax, %cr4` run in the emulation recomputes them, so
+# there the run starts in a few instructions of the machine's own
+# (``start``), which write CR4, restore rax and jump to the entry.
+SET_CR4_IN_EMULATION = not VIRTUAL_TLB
+SET_CR4_OFFSET = 0x800          # in the GDT's page, after the GDT
+REACH = IDENTITY_MAP_LIMIT if VIRTUAL_TLB else 1 << 40
+UNREACHABLE = (None if VIRTUAL_TLB else
+               f"Unicorn {unicorn.__version__} has no virtual TLB "
+               "(UC_TLB_VIRTUAL) and its own page walker stops at 1 TiB "
+               "(40 address bits); a newer Unicorn (pip install 'unicorn>=2.1') "
+               "emulates up to the identity map's end")
 MACHINE_AREA_BASE = 1 << 20
 
 PTE_PRESENT = 1 << 0
@@ -84,8 +101,9 @@ class LongModeMachine:
         self.gdt = self.area + (1 + len(self.slots)) * PAGE_SIZE
         self.stack_top = self.gdt + 2 * PAGE_SIZE
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self.uc.hook_add(UC_HOOK_TLB_FILL, self._walk_page_tables)
+        if VIRTUAL_TLB:
+            self.uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
+            self.uc.hook_add(unicorn.UC_HOOK_TLB_FILL, self._walk_page_tables)
         self._map_memory(blobs + [(self.area, bytes(area_size))])
         self._write_page_tables(blobs)
         self.uc.mem_write(self.gdt, OLD_KERNEL_GDT)
@@ -156,6 +174,24 @@ class LongModeMachine:
             uc.reg_write(getattr(x86, f"UC_X86_REG_{segment}"), KERNEL_DS)
         uc.reg_write(x86.UC_X86_REG_EFLAGS, EFLAGS_RESERVED)
         uc.reg_write(x86.UC_X86_REG_RSP, self.stack_top)
+
+    def start(self, entry, until):
+        """Run from ``entry`` until ``until`` (see SET_CR4_IN_EMULATION)."""
+        begin = entry
+        if SET_CR4_IN_EMULATION:
+            begin = self.gdt + SET_CR4_OFFSET
+            rax = self.uc.reg_read(x86.UC_X86_REG_RAX)
+            code = (b"\xb8" + struct.pack("<I", CR4_PAE)      # mov $CR4_PAE, %eax
+                    + b"\x0f\x22\xe0"                        # mov %rax, %cr4
+                    + b"\x48\xb8" + struct.pack("<Q", rax)    # movabs $rax, %rax
+                    + b"\xff\x25\x00\x00\x00\x00"            # jmp *0(%rip)
+                    + struct.pack("<Q", entry))
+            self.uc.mem_write(begin, code)
+        self.uc.emu_start(begin, until)
+
+    def own_code(self, address):
+        """Whether ``address`` is the machine's own code, not the purgatory's."""
+        return SET_CR4_IN_EMULATION and self.gdt <= address < self.gdt + PAGE_SIZE
 
     def set_registers(self, values):
         for name, value in values.items():

@@ -20,6 +20,7 @@ Instructions are counted per translation block from RISC-V's instruction
 lengths (the low two bits of each), so no decoder is needed.
 """
 
+import unicorn
 from unicorn import (UC_ARCH_RISCV, UC_HOOK_BLOCK, UC_HOOK_INTR,
                      UC_HOOK_MEM_INVALID, UC_HOOK_MEM_WRITE, UC_MODE_RISCV64,
                      UC_PROT_ALL, Uc, UcError)
@@ -46,6 +47,10 @@ GENERAL_REGISTERS = ("ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
                      "t3", "t4", "t5", "t6")
 UC_REGISTER = {name: getattr(rc, f"UC_RISCV_REG_{name.upper()}")
                for name in GENERAL_REGISTERS}
+# Unicorn before 2.1 (Debian 12's 2.0.1) calls no interrupt hook for a
+# trap: emu_start fails with an error of its own at the trapping pc, and
+# the cause is not known.
+TRAP_CAUSES = tuple(map(int, unicorn.__version__.split(".")[:2])) >= (2, 1)
 # mstatus.FS (bits 13-14) and VS (9-10): Off.
 MSTATUS_FS_VS = 3 << 13 | 3 << 9
 # Causes (the privileged spec's mcause), for messages.
@@ -205,7 +210,12 @@ def run(loaded, spec, corruption, max_instructions):
     try:
         uc.emu_start(loaded.entry, kernel_entry)
     except UcError as error:
-        watch.stop(FAULT, f"fault: {error} at pc {watch.pc():#x}")
+        if TRAP_CAUSES:
+            watch.stop(FAULT, f"fault: {error} at pc {watch.pc():#x}")
+        else:
+            watch.stop(FAULT, f"fault: a trap or a bad access (Unicorn "
+                       f"{unicorn.__version__} says '{error}', not the cause) "
+                       f"at pc {watch.pc():#x}")
     result.registers = {name: uc.reg_read(UC_REGISTER[name])
                         for name in GENERAL_REGISTERS}
     result.registers["pc"] = watch.pc()

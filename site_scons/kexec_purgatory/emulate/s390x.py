@@ -29,6 +29,7 @@ finds the digest wrong loads a disabled-wait PSW (lpswe): REFUSED.
 import struct
 
 import capstone
+import unicorn
 from capstone import sysz_const
 from unicorn import (UC_ARCH_S390X, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INTR,
                      UC_HOOK_MEM_INVALID, UC_HOOK_MEM_WRITE, UC_MODE_BIG_ENDIAN,
@@ -56,6 +57,14 @@ LOWCORE_PSW = (0, 8)            # head.S: stg %r4,0(%r0)
 # z/Architecture PSW mask bit 32 (BA): 31-bit addressing, DAT, I/O and
 # external interrupts off.
 PSW_MASK_31BIT = 0x0000000080000000
+# Unicorn before 2.1 (Debian 12's 2.0.1) has no control registers in its
+# API: CR0 cannot be set, and its s390x CPU does not start as the kernel
+# leaves it (Kbuild's purgatory faults at once).
+CONTROL_REGISTERS = hasattr(s390, "UC_S390X_REG_CR0")
+NO_CONTROL_REGISTERS = (
+    f"Unicorn {unicorn.__version__} cannot set s390x's control registers "
+    "(no UC_S390X_REG_CR0), so it cannot start the CPU as the kernel leaves "
+    "it; s390x emulation needs a newer Unicorn (pip install 'unicorn>=2.1')")
 # Initial CPU reset value of CR0 (Principles of Operation): AFP-register
 # and vector-enablement controls off.
 CR0_RESET = 0xE0
@@ -265,6 +274,8 @@ def run(loaded, spec, corruption, max_instructions):
     """The purgatory ``loaded`` against the segments of ``spec`` (the x86
     default SPEC stands for s390's), in the state kexec_file leaves."""
     name = loaded.name
+    if not CONTROL_REGISTERS:
+        raise UserError(f"{name}: {NO_CONTROL_REGISTERS}")
     if spec == seg.DEFAULT_SPEC:
         spec = DEFAULT_SPEC
     segments = seg.parse_spec(spec) if isinstance(spec, str) else spec

@@ -70,6 +70,15 @@ def _add_builder(env):
             recursive=True))
 
 
+def _signature(step, tree):
+    """What a step's output depends on besides its inputs' contents: the
+    command as Kbuild runs it, and where (OBJ: the compilation directory in
+    debug information). Not OUT, which only the rewritten command names: so
+    builds of one kernel tree into different OUT directories, from clones
+    of this tool at different paths, share a CACHEDIR."""
+    return f"cd {tree.obj} && {step.kbuild_command}".replace("$", "$$")
+
+
 def _path_free(words, tree, out_dir):
     return buildinfo.path_free(words, str(tree.src), out_dir,
                                {str(tree.obj): "<KERNEL_O>"})
@@ -102,7 +111,7 @@ def kernel_purgatory(env, out, src, obj=None, variables=None, progress=print):
             out.File(step.target), [*extra, *inputs],
             KBUILD_COMMAND=step.command, KBUILD_OBJ=str(tree.obj),
             KBUILD_TAG=step.tag,
-            KBUILD_SIGNATURE=step.command.replace("$", "$$"),
+            KBUILD_SIGNATURE=_signature(step, tree),
             CPPPATH=list(step.include_dirs))[0]
         nodes[step.target] = node
         if step.tag in ("CC", "AS"):
