@@ -48,8 +48,12 @@ PAGE_SIZE = 0x1000
 # arch/powerpc/include/asm/crashdump-ppc64.h) are the ones the purgatory
 # itself copies away for kdump and the new kernel's vectors overwrite.
 MIN_LOAD_ADDRESS = 0x10000
-# Where `load` is tested and `scons test-run` would run it.
-TEST_ADDRESSES = (0x10000, 0x20000000, 0x7fffffff0000)
+# Where `scons test-run` runs it: the lowest, inside a hash MMU's 1 GiB
+# RMA, and high (radix: top-down below the top of RAM). The high one stays
+# below 1 TiB: a run gives QEMU guest RAM up to the purgatory, and QEMU
+# sets 3 dirty bits per 4 KiB page of it at start (96 MiB for 1 TiB; 12 GiB
+# for 128 TiB). `load` is tested at 128 TiB as well: nothing is relocated.
+TEST_ADDRESSES = (0x10000, 0x20000000, (1 << 40) - (1 << 20))
 # ppc64_rma_size: at most 1 GiB with the hash MMU
 # (arch/powerpc/mm/book3s64/hash_utils.c, hash__setup_initial_memory_limit()),
 # ULONG_MAX with radix (arch/powerpc/mm/init_64.c). The purgatory runs in

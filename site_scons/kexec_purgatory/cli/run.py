@@ -11,7 +11,8 @@ from ..sizes import parse_size
 from .load import add_entry_argument
 
 HELP = ("run a purgatory in an emulated CPU of its machine (x86_64, s390x, "
-        "riscv64) up to the new kernel's entry")
+        "riscv64 in Unicorn; ppc64le in qemu-system-ppc64) up to the new "
+        "kernel's entry")
 
 SPEC_HELP = f"""\
 the segments the kernel would hash, as comma-separated NAME=SIZE[@ADDR] items
@@ -38,7 +39,8 @@ def add_arguments(parser):
     parser.add_argument("--addr", metavar="A",
                         help="load address, page aligned, at or above the "
                              "architecture's lowest (x86_64: 0x3000 to 64 "
-                             "TiB; s390x: below 2 GiB) (0x hex, K/M/G/T "
+                             "TiB; s390x: below 2 GiB; ppc64le: 0x10000 to "
+                             "1 TiB) (0x hex, K/M/G/T "
                              "suffixes, sums like 4G+0x1000; default: the "
                              "middle of test-run's addresses, 4 GiB + 4 KiB "
                              "on x86_64)")

@@ -32,8 +32,10 @@ abi/ppc64le.py):
 
 The run stops at a breakpoint at ``kernel`` (or at any interrupt vector, a
 fault). It passes when pc is there with r3 = dt_offset, r4 = kernel, r5 =
-0, r8 = opal_base, r9 = opal_entry and MSR as at entry with LE clear (a
-ppc64le kernel starts big-endian: trampoline_64.S's ``rfid``), the FDT's
+0 (else head_64.S takes the Open Firmware path), r8 = opal_base, r9 =
+opal_entry and MSR as at entry but for LE, which is free (head_64.S,
+__start: FIXUP_ENDIAN runs in either byte order; trampoline_64.S clears it
+with ``rfid``), the FDT's
 boot_cpuid_phys (byte 28, big-endian) = the boot CPU and the kernel's word
 at 0x5c = run_at_load (little-endian), and every segment and the copy at
 0 otherwise unchanged. The purgatory checks no digest: a corrupted segment
@@ -269,7 +271,7 @@ def _run_guest(guest, blobs, registers, stops, result, deadline):
         gdb.breakpoint(address)
     gdb.resume()
     while True:
-        if gdb.wait_stop(0.05) is not None:
+        if gdb.wait_stop(0.01) is not None:
             guest.read_msr()
             return guest.read_register("pc")
         if guest.trace.over_limit.is_set():
@@ -383,10 +385,15 @@ def _judge(guest, result, stop, fdt_address, kernel_entry, checked):
     if stray:
         result.outcome, result.message = STRAY_WRITE, stray
         return False
+    # head_64.S, __start: FIXUP_ENDIAN runs in either byte order, so MSR
+    # LE is free; everything else as at entry (real mode, HV, EE clear).
+    msr = result.registers["msr"]
+    result.expected_registers["msr"] = KERNEL_MSR | (msr & MSR_LE)
     judge_registers(result, result.registers,
                     ("r3", "r4", "r5", "r8", "r9", "msr", FDT_BOOT_CPU, RUN_AT_LOAD_WORD),
-                    "r3 (FDT), r4 (kernel), r5, r8/r9 (OPAL), MSR LE clear, "
-                    "the FDT's boot CPU and run_at_load as set")
+                    "r3 (FDT), r4 (kernel), r5, r8/r9 (OPAL), MSR, the FDT's "
+                    "boot CPU and run_at_load as set, "
+                    + ("little-endian" if msr & MSR_LE else "big-endian"))
     if result.corrupted and result.outcome == ENTERED:
         result.message += ": powerpc's purgatory checks no digest"
     return result.outcome == ENTERED
