@@ -31,6 +31,7 @@ class Remote:
                 self.sock.connect(path)
                 break
             except (FileNotFoundError, ConnectionRefusedError):
+                # QEMU has not opened it yet
                 self.sock.close()
                 if time.monotonic() > deadline:
                     raise RemoteError(f"no gdbstub at {path} after "

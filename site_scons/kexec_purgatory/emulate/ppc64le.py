@@ -5,10 +5,12 @@ Unicorn (2.1.4) cannot run 64-bit little-endian PowerPC: UC_MODE_LITTLE_ENDIAN
 is refused for UC_ARCH_PPC, its POWER models ignore MSR writes (SF and LE
 stay clear) and fault on ``ld``. Linux's purgatory is also privileged code
 (``mfmsr``, ``mtsrr0``/``mtsrr1``, ``rfid`` in trampoline_64.S), which
-``qemu-user`` cannot run either (problem state). So the run uses Debian's
-``qemu-system-ppc64`` (package qemu-system-ppc): the ``powernv9`` machine,
-bare metal in hypervisor mode as a PowerNV host runs its kernel, no
-firmware, started halted (-S) and driven through its gdbstub.
+``qemu-user`` cannot run either (problem state; measured: qemu-ppc64le 7.2
+kills a static program at its first mfmsr or mtsrr0 with SIGSEGV). So the
+run uses Debian's ``qemu-system-ppc64`` (package qemu-system-ppc): the
+``powernv9`` machine, bare metal in hypervisor mode as a PowerNV host runs
+its kernel, no firmware, started halted (-S) and driven through its
+gdbstub.
 
 The kernel's side, as Linux 6.12 plays it (facts and sources in
 abi/ppc64le.py):
@@ -175,13 +177,13 @@ def _memory_size(blobs):
     return max(MEMORY_GRANULE, page_align(end, MEMORY_GRANULE))
 
 
-def _qemu_command(memory, socket_path, log_fifo):
+def _qemu_command(memory, socket_name, log_fifo):
     return [QEMU, "-M", f"{MACHINE},memory-backend=ram",
             "-object", f"memory-backend-ram,id=ram,size={memory},reserve=off",
             "-m", f"{memory // (1 << 20)}M", "-bios", "/dev/null",
             "-nodefaults", "-display", "none", "-serial", "none",
             "-monitor", "none", "-S",
-            "-chardev", f"socket,path={socket_path},server=on,wait=off,id=gdb0",
+            "-chardev", f"socket,path={socket_name},abstract=on,server=on,wait=off,id=gdb0",
             "-gdb", "chardev:gdb0",
             "-d", "in_asm,exec,nochain,int", "-D", log_fifo]
 
@@ -191,12 +193,14 @@ class _Guest:
 
     def __init__(self, memory, image, limit):
         self.dir = tempfile.mkdtemp(prefix="kexec-purgatory-ppc64le-")
-        socket_path = os.path.join(self.dir, "gdb.sock")
+        # An abstract Unix socket: a path under a deep $TMPDIR can exceed
+        # sun_path's 108 bytes.
+        socket_name = f"kexec-purgatory-gdb-{os.path.basename(self.dir)}"
         fifo = os.path.join(self.dir, "qemu.fifo")
         os.mkfifo(fifo)
         self.trace = TraceReader(fifo, os.path.join(self.dir, "qemu.log"), image, limit)
         self.trace.start()
-        command = _qemu_command(memory, socket_path, fifo)
+        command = _qemu_command(memory, socket_name, fifo)
         with open(os.path.join(self.dir, "command"), "w") as out:
             out.write(" ".join(command) + "\n")
         self.stderr = open(os.path.join(self.dir, "qemu.stderr"), "w")
@@ -212,7 +216,7 @@ class _Guest:
         self.fifo = fifo
         self.little_endian = False
         try:
-            self.gdb = Remote(socket_path)
+            self.gdb = Remote("\0" + socket_name)
         except RemoteError as error:
             self.close()
             raise UserError(f"{QEMU} did not start: {error}; see "
