@@ -49,6 +49,10 @@ def add_arguments(parser):
     parser.add_argument("--corrupt", metavar="REGION:OFFSET",
                         help="flip every bit of one byte of segment REGION "
                              "after the digest was taken: the run must refuse")
+    parser.add_argument("--crash", action="store_true",
+                        help="play a crash kernel's load and kdump instead "
+                             "(s390x: the checksum-only call, then the "
+                             "memory swap and the crash kernel's entry)")
     parser.add_argument("--max-instructions", metavar="N",
                         help="give up after N instructions, at least 1 "
                              "(0x hex, K/M/G suffixes; default: "
@@ -84,7 +88,7 @@ def run(args):
     result = emulator.run(*read_object(args.file),
                           parse_size(args.addr, "--addr") if args.addr else None,
                           args.segments,
-                          corruption, args.entry_from, limit)
+                          corruption, args.entry_from, limit, args.crash)
     if args.json:
         json.dump(result.as_dict(), sys.stdout)
         print()

@@ -321,15 +321,22 @@ def machine_abi_of(data, name):
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
-        max_instructions=None):
+        max_instructions=None, crash=False):
     """Load the purgatory in ``data`` at ``address`` and run it against the
     segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
     applied after the digest was taken; ``address`` None is the middle of
-    the architecture's test addresses (4 GiB + 4 KiB on x86_64). Returns a
-    RunResult."""
+    the architecture's test addresses (4 GiB + 4 KiB on x86_64). ``crash``
+    plays a crash kernel's (kdump) path where the architecture's module
+    has one (``run_crash``). Returns a RunResult."""
     if address is None:
         address = machine_abi_of(data, name).TEST_ADDRESSES[1]
     loaded = loader.load(data, name, address, entry_from)
+    if crash:
+        module = machine_of(loaded.abi, name) if loaded.abi is not X86 else None
+        if not hasattr(module, "run_crash"):
+            raise UserError(f"{name}: --crash: the kdump path is emulated for "
+                            f"s390x only, not {loaded.abi.NAME}")
+        return module.run_crash(loaded, spec, corruption, max_instructions)
     if loaded.abi is not X86:
         return machine_of(loaded.abi, name).run(
             loaded, spec, corruption, max_instructions)
