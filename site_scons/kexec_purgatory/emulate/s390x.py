@@ -281,21 +281,32 @@ class _Run:
         return False
 
 
+def _segments(spec):
+    """The segments of ``spec``; the x86 default SPEC stands for s390's."""
+    if spec == seg.DEFAULT_SPEC:
+        spec = DEFAULT_SPEC
+    return seg.parse_spec(spec) if isinstance(spec, str) else spec
+
+
+def _diag308_result(loaded, segments, digest, corruption, entry, subcode):
+    """Corrupt a segment if asked (after the digest was taken); the result
+    of a run that must end in diag 308 ``subcode`` with the PSW for
+    ``entry`` at 0 (head.S, START_NEXT_KERNEL)."""
+    if corruption:
+        seg.corrupt(segments, *corruption)
+    return new_result(loaded, segments, digest, corruption, entry,
+                      {"psw": S390X.ENTRY_PSW_MASK | entry, "subcode": subcode})
+
+
 def run(loaded, spec, corruption, max_instructions):
     """The purgatory ``loaded`` against the segments of ``spec`` (the x86
     default SPEC stands for s390's), in the state kexec_file leaves."""
     name = loaded.name
-    if spec == seg.DEFAULT_SPEC:
-        spec = DEFAULT_SPEC
-    segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
+    segments = _segments(spec)
     _place(loaded, segments, name)
     digest = _kernel_side(loaded, segments)
-    if corruption:
-        seg.corrupt(segments, *corruption)
-    rip = S390X.STARTUP_NORMAL_OFFSET
-    result = new_result(loaded, segments, digest, corruption, rip,
-                        {"psw": S390X.ENTRY_PSW_MASK | rip,
-                         "subcode": S390X.DIAG308_CLEAR_RESET})
+    result = _diag308_result(loaded, segments, digest, corruption,
+                             S390X.STARTUP_NORMAL_OFFSET, S390X.DIAG308_CLEAR_RESET)
     bytes_hashed = result.bytes_hashed
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
@@ -337,9 +348,10 @@ def _crash_layout(loaded, segments, name):
     crash_start = loaded.address - page_align(total, PAGE_SIZE)
     crash_size = page_align(loaded.end - crash_start, CRASH_GRANULE)
     if crash_start < crash_size:
+        where = f"at {crash_start:#x}" if crash_start >= 0 else "below 0"
         raise UserError(f"{name}: --crash: with the purgatory at "
-                        f"{loaded.address:#x}, crash memory starts at "
-                        f"{crash_start:#x}, inside the {crash_size:#x} bytes at 0 "
+                        f"{loaded.address:#x} after the segments, crash memory "
+                        f"starts {where}, not above the {crash_size:#x} bytes at 0 "
                         "it is swapped with: load it higher")
     for segment, offset in zip(segments, offsets):
         segment.address = crash_start + offset
@@ -405,18 +417,12 @@ def run_crash(loaded, spec, corruption, max_instructions):
     """kdump as Linux 6.12 plays it on s390 (see abi/s390x.py): the
     checksum-only call, then, if it returned 0, the call that swaps crash
     memory to 0 and starts the crash kernel."""
-    name = loaded.name
-    if spec == seg.DEFAULT_SPEC:
-        spec = DEFAULT_SPEC
-    segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
-    crash_start, crash_size = _crash_layout(loaded, segments, name)
+    segments = _segments(spec)
+    crash_start, crash_size = _crash_layout(loaded, segments, loaded.name)
     digest = _crash_kernel_side(loaded, segments, crash_start, crash_size)
-    if corruption:
-        seg.corrupt(segments, *corruption)
-    rip = S390X.STARTUP_KDUMP_OFFSET
-    result = new_result(loaded, segments, digest, corruption, rip,
-                        {"psw": S390X.ENTRY_PSW_MASK | rip,
-                         "subcode": S390X.DIAG308_LOAD_NORMAL_RESET})
+    result = _diag308_result(loaded, segments, digest, corruption,
+                             S390X.STARTUP_KDUMP_OFFSET,
+                             S390X.DIAG308_LOAD_NORMAL_RESET)
     if max_instructions is None:
         max_instructions = (BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT
                             * (result.bytes_hashed + 2 * crash_size))
