@@ -154,3 +154,25 @@ def test_without_qemu_the_run_says_which_package_is_missing(kbuild_ro, monkeypat
         status = cli.main(["run", str(kbuild_ro)])
     assert status == 2 and err.getvalue().count("\n") == 1
     assert "needs qemu-system-ppc64 (Debian package qemu-system-ppc)" in err.getvalue()
+
+
+def test_kdump_backs_up_the_first_64k_and_tells_the_kernel_to_run_at_load(kbuild_ro):
+    """run --crash: load_backup_segment() adds a 64 KiB segment after the
+    kernel and setup_purgatory_ppc64() sets run_at_load = 1;
+    trampoline_64.S copies [0, 64 KiB) there and stores 1 at kernel + 0x5c."""
+    result = run(kbuild_ro, crash=True)
+    assert result.outcome == emulator.ENTERED and result.passed, result.message
+    kernel, backup = result.regions[:2]
+    assert backup == {"name": "backup", "start": kernel["start"] + 0x10000,
+                      "length": 0x10000}
+    assert result.registers[emulate_ppc64le.RUN_AT_LOAD_WORD] == 1
+    assert "the first 64 KiB copied to the backup segment" in result.message
+    # 8,192 turns of the 8-byte copy loop on top of the normal run.
+    assert result.instructions > 65536 + 5 * 8192
+
+
+def test_kdump_purgatory_that_skips_the_backup_is_caught(objects):
+    """The contract-shaped trampoline copies nothing."""
+    result = run(objects("good"), crash=True)
+    assert result.outcome == emulator.FAULT
+    assert "does not hold the first 0x10000 bytes of memory" in result.message

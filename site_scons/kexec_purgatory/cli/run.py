@@ -52,7 +52,9 @@ def add_arguments(parser):
     parser.add_argument("--crash", action="store_true",
                         help="play a crash kernel's load and kdump instead "
                              "(s390x: the checksum-only call, then the "
-                             "memory swap and the crash kernel's entry)")
+                             "memory swap and the crash kernel's entry; "
+                             "ppc64le: the backup of the first 64 KiB and "
+                             "run_at_load)")
     parser.add_argument("--max-instructions", metavar="N",
                         help="give up after N instructions, at least 1 "
                              "(0x hex, K/M/G suffixes; default: "

@@ -334,8 +334,8 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     if crash:
         module = machine_of(loaded.abi, name) if loaded.abi is not X86 else None
         if not hasattr(module, "run_crash"):
-            raise UserError(f"{name}: --crash: the kdump path is emulated for "
-                            f"s390x only, not {loaded.abi.NAME}")
+            raise UserError(f"{name}: --crash: the kdump path is not emulated "
+                            f"for {loaded.abi.NAME} (it is for s390x and ppc64le)")
         return module.run_crash(loaded, spec, corruption, max_instructions)
     if loaded.abi is not X86:
         return machine_of(loaded.abi, name).run(

@@ -78,6 +78,11 @@ WALL_TIMEOUT = 60.0                 # seconds; Kbuild's purgatory needs < 1
 
 DEFAULT_SPEC = "kernel=64K,initrd=32K,fdt=4K"
 FDT = "fdt"
+# kdump (arch/powerpc/include/asm/crashdump-ppc64.h): BACKUP_SRC_START 0,
+# BACKUP_SRC_SIZE 64 KiB.
+BACKUP = "backup"
+BACKUP_SIZE = 0x10000
+OLD_MEMORY = "old kernel memory"
 BOOT_CPU = 8                        # not 0: a purgatory zeroing r3 is caught
 # What /ibm,opal would say (skiboot's usual base); distinct values.
 OPAL_BASE = 0x30000000
@@ -133,9 +138,11 @@ def entry_registers(entry):
     return values
 
 
-def _kernel_side(loaded, segments, space):
-    """Fill the purgatory's words and the segments as the kernel does;
-    returns (kernel entry, FDT address, pages standing for missing ones)."""
+def _kernel_side(loaded, segments, space, backup):
+    """Fill the purgatory's words and the segments as the kernel does
+    (``backup``: the kdump backup segment, or None); returns the kernel
+    entry, the FDT address, pages standing for missing ones, the digest and
+    the word the purgatory must leave at kernel + 0x5c."""
     standins = []
     kernel = seg.find(segments, seg.KERNEL)
     if kernel is None:
@@ -159,16 +166,19 @@ def _kernel_side(loaded, segments, space):
     slave_code = slave_code.ljust(PPC.SLAVE_CODE_SIZE, b"\0")
     loaded.set_symbol(PPC.ENTRY_SYMBOL, start[:4] + slave_code[4:])
     words = {PPC.KERNEL_SYMBOL: kernel_entry, PPC.DT_SYMBOL: fdt_address,
-             PPC.BACKUP_SYMBOL: 0, PPC.OPAL_BASE_SYMBOL: OPAL_BASE,
-             PPC.OPAL_ENTRY_SYMBOL: OPAL_ENTRY}
+             PPC.BACKUP_SYMBOL: backup.address if backup else 0,
+             PPC.OPAL_BASE_SYMBOL: OPAL_BASE, PPC.OPAL_ENTRY_SYMBOL: OPAL_ENTRY}
     for name, value in words.items():
         loaded.set_symbol(name, struct.pack("<Q", value))
+    if backup:
+        # setup_purgatory_ppc64(), after setup_purgatory(): run_at_load = 1.
+        loaded.set_symbol(PPC.RUN_AT_LOAD_SYMBOL, struct.pack("<I", 1))
     digest = seg.digest(segments)
     loaded.set_symbol(PPC.REGIONS_SYMBOL, seg.region_table(segments, PPC))
     loaded.set_symbol(PPC.DIGEST_SYMBOL, digest)
     # run_at_load lies in purgatory_start, now the kernel's own bytes: the
     # purgatory writes back the kernel's word at 0x5c (1 for kdump).
-    run_at_load = int.from_bytes(slave_code[PPC.RUN_AT_LOAD_OFFSET:][:4], "little")
+    run_at_load = int.from_bytes(loaded.get_symbol(PPC.RUN_AT_LOAD_SYMBOL, 4), "little")
     return kernel_entry, fdt_address, standins, digest, run_at_load
 
 
@@ -311,10 +321,33 @@ def _stray_write(guest, checked, allowed):
     return None
 
 
-def run(loaded, spec, corruption, max_instructions):
+def run_crash(loaded, spec, corruption, max_instructions):
+    """kdump: as ``run``, with the backup segment and run_at_load = 1 the
+    kernel sets for a crash kernel (file_load_64.c, load_backup_segment()
+    and setup_purgatory_ppc64()); the purgatory must copy the first 64 KiB
+    into the backup segment (trampoline_64.S)."""
+    return run(loaded, spec, corruption, max_instructions, crash=True)
+
+
+def _backup_segment(segments):
+    """load_crashdump_segments_ppc64() adds, after the kernel, a segment of
+    BACKUP_SRC_SIZE zero bytes (a vzalloc()ed dummy source) that the
+    purgatory fills with the first 64 KiB."""
+    backup = seg.find(segments, BACKUP)
+    if backup is None:
+        backup = seg.Segment(BACKUP, BACKUP_SIZE)
+        at = 1 if segments and segments[0].name == seg.KERNEL else 0
+        segments.insert(at, backup)
+    if backup.size != BACKUP_SIZE:
+        raise UserError(f"segment {BACKUP}: {backup.size} bytes, the kernel's "
+                        f"is BACKUP_SRC_SIZE ({BACKUP_SIZE})")
+    return backup
+
+
+def run(loaded, spec, corruption, max_instructions, crash=False):
     """The purgatory ``loaded`` against the segments of ``spec`` (the x86
     default SPEC stands for ppc64le's), in the state kexec_sequence()
-    leaves, up to the new kernel."""
+    leaves, up to the new kernel; ``crash``: a crash kernel's."""
     if not qemu_available():
         raise UserError(f"{loaded.name}: running a ppc64le purgatory needs "
                         f"{QEMU} (Debian package {QEMU_PACKAGE}): Unicorn "
@@ -328,9 +361,12 @@ def run(loaded, spec, corruption, max_instructions):
     space.reserve(loaded.address, page_align(len(loaded.image), PAGE_SIZE),
                   f"the purgatory {loaded.name}")
     segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
+    backup = _backup_segment(segments) if crash else None
     seg.place(segments, space)
+    if backup:
+        backup.data = bytes(backup.size)
     kernel_entry, fdt_address, standins, digest, run_at_load = _kernel_side(
-        loaded, segments, space)
+        loaded, segments, space, backup)
     if corruption:
         seg.corrupt(segments, *corruption)
     registers = entry_registers(loaded.entry)
@@ -341,8 +377,11 @@ def run(loaded, spec, corruption, max_instructions):
     expected[RUN_AT_LOAD_WORD] = run_at_load
     result = new_result(loaded, segments, digest, corruption, kernel_entry, expected)
     result.digest_checked = PPC.CHECKS_DIGEST
-    low_copy = (0, bytes(loaded.image[loaded.entry - loaded.address:][:0x100]))
-    blobs = [(loaded.address, loaded.image), low_copy]
+    # kexec_sequence() copied the 0x100 bytes at the entry to 0; above
+    # them, what the old kernel had there (deterministic bytes).
+    low_memory = (bytes(loaded.image[loaded.entry - loaded.address:][:0x100])
+                  + seg.contents(OLD_MEMORY, LOW_MEMORY - 0x100))
+    blobs = [(loaded.address, loaded.image), (0, low_memory)]
     blobs += [(s.address, s.data) for s in segments if s.size] + standins
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT
@@ -357,7 +396,7 @@ def run(loaded, spec, corruption, max_instructions):
         result.registers = actual
         if stop is not None:
             passed = _judge(guest, result, stop, fdt_address, kernel_entry,
-                            blobs[1:])
+                            blobs[1:], backup and (backup, low_memory))
     except RemoteError as error:
         result.outcome, result.message = FAULT, f"fault: QEMU's gdbstub: {error}"
     finally:
@@ -374,7 +413,7 @@ def run(loaded, spec, corruption, max_instructions):
     return result
 
 
-def _judge(guest, result, stop, fdt_address, kernel_entry, checked):
+def _judge(guest, result, stop, fdt_address, kernel_entry, checked, backup):
     if stop in VECTORS:
         result.outcome = FAULT
         result.message = f"fault: {VECTORS[stop]} interrupt (vector {stop:#x})"
@@ -385,6 +424,16 @@ def _judge(guest, result, stop, fdt_address, kernel_entry, checked):
     allowed = [(fdt_address + FDT_BOOT_CPU_OFFSET, fdt_address + FDT_BOOT_CPU_OFFSET + 4),
                (kernel_entry + PPC.RUN_AT_LOAD_OFFSET,
                 kernel_entry + PPC.RUN_AT_LOAD_OFFSET + 4)]
+    if backup:
+        segment, low_memory = backup
+        allowed.append((segment.address, segment.end))
+        copied = guest.gdb.read_memory(segment.address, segment.size)
+        if copied != low_memory[:segment.size]:
+            result.outcome, result.message = FAULT, (
+                f"the backup segment at {segment.address:#x} does not hold the "
+                f"first {segment.size:#x} bytes of memory (trampoline_64.S "
+                "copies them there for the crash kernel)")
+            return False
     stray = _stray_write(guest, checked, allowed)
     if stray:
         result.outcome, result.message = STRAY_WRITE, stray
@@ -398,6 +447,9 @@ def _judge(guest, result, stop, fdt_address, kernel_entry, checked):
                     "r3 (FDT), r4 (kernel), r5, r8/r9 (OPAL), MSR, the FDT's "
                     "boot CPU and run_at_load as set, "
                     + ("little-endian" if msr & MSR_LE else "big-endian"))
+    if backup and result.outcome == ENTERED:
+        result.message += (f", the first {BACKUP_SIZE // 1024} KiB copied to the "
+                           f"backup segment at {backup[0].address:#x}")
     if result.corrupted and result.outcome == ENTERED:
         result.message += ": powerpc's purgatory checks no digest"
     return result.outcome == ENTERED
