@@ -78,10 +78,8 @@ WALL_TIMEOUT = 60.0                 # seconds; Kbuild's purgatory needs < 1
 
 DEFAULT_SPEC = "kernel=64K,initrd=32K,fdt=4K"
 FDT = "fdt"
-# kdump (arch/powerpc/include/asm/crashdump-ppc64.h): BACKUP_SRC_START 0,
-# BACKUP_SRC_SIZE 64 KiB.
 BACKUP = "backup"
-BACKUP_SIZE = 0x10000
+BACKUP_SIZE = PPC.BACKUP_SRC_SIZE
 OLD_MEMORY = "old kernel memory"
 BOOT_CPU = 8                        # not 0: a purgatory zeroing r3 is caught
 # What /ibm,opal would say (skiboot's usual base); distinct values.
@@ -90,8 +88,8 @@ OPAL_ENTRY = 0x30000000 + 0x1a2c0
 # Below MIN_LOAD_ADDRESS: the slave code copied to 0 and the vectors.
 LOW_MEMORY = PPC.MIN_LOAD_ADDRESS
 
-MSR_SF, MSR_HV, MSR_ME, MSR_LE = 1 << 63, 1 << 60, 1 << 12, 1
-ENTRY_MSR = MSR_SF | MSR_HV | MSR_ME | MSR_LE
+MSR_SF, MSR_LE = PPC.MSR_SF, PPC.MSR_LE
+ENTRY_MSR = PPC.ENTRY_MSR
 KERNEL_MSR = ENTRY_MSR & ~MSR_LE
 
 # QEMU's gdbstub numbering for ppc64 (gdb's power64-core.xml).
@@ -115,7 +113,7 @@ VECTORS = {0x100: "system reset", 0x200: "machine check", 0x300: "data storage",
 # The handover checked besides registers: pseudo-register names.
 FDT_BOOT_CPU = "fdt_boot_cpuid_phys"
 RUN_AT_LOAD_WORD = "kernel_0x5c"
-FDT_VERSION_OFFSET, FDT_BOOT_CPU_OFFSET = 20, 28
+FDT_BOOT_CPU_OFFSET = PPC.FDT_BOOT_CPU_OFFSET
 
 
 def qemu_available():
