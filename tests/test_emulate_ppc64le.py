@@ -133,10 +133,11 @@ def test_write_into_a_segment_is_a_stray_write(objects):
 
 
 def test_endless_loop_stops_at_the_instruction_limit(objects):
-    """QEMU runs ahead of the log reader, by less than 50,000 here."""
+    """The log reader holds QEMU back once past the limit: it stops within
+    a FIFO's worth of log (some hundred blocks)."""
     result = run(objects("spin", "1:\tb 1b"), max_instructions=100000)
     assert result.outcome == emulator.LIMIT
-    assert 100000 < result.instructions < 150000
+    assert 100000 < result.instructions < 102000
 
 
 def test_address_beyond_the_guest_ram_limit_is_one_line(kbuild_ro):

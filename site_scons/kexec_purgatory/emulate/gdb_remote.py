@@ -120,9 +120,12 @@ class Remote:
         except TimeoutError:
             return None
 
-    def interrupt(self):
-        """Stop a running target (Ctrl-C); its stop reply."""
+    def interrupt(self, then=None):
+        """Stop a running target (Ctrl-C), calling ``then`` once it is
+        asked; its stop reply."""
         self.sock.sendall(b"\x03")
+        if then is not None:
+            then()
         return self.receive(time.monotonic() + 10)
 
     def kill(self):

@@ -266,6 +266,7 @@ class _Guest:
             self.process.kill()
             self.process.wait()
         self.stderr.close()
+        self.trace.drain.set()
         self._unblock_reader(self.fifo)
         self.trace.join(30)
 
@@ -287,7 +288,7 @@ def _run_guest(guest, blobs, registers, stops, result, deadline):
             guest.read_msr()
             return guest.read_register("pc")
         if guest.trace.over_limit.is_set():
-            gdb.interrupt()
+            gdb.interrupt(then=guest.trace.drain.set)
             result.outcome, result.message = LIMIT, (
                 f"did not reach the kernel entry within {guest.trace.limit} "
                 "instructions")

@@ -41,6 +41,10 @@ class TraceReader(threading.Thread):
         self.last_block = None      # pc of the last block executed
         self.interrupt = None       # first "int" line
         self.over_limit = threading.Event()
+        # Set by whoever stops QEMU after over_limit: until then the reader
+        # holds still, so QEMU soon blocks on the full FIFO and stops close
+        # to the limit instead of running on while the stop is on its way.
+        self.drain = threading.Event()
         self._block = None
 
     def run(self):
@@ -95,8 +99,9 @@ class TraceReader(threading.Thread):
             last = self.blocks.get(self.last_block, (0, (self.last_block, "?")))[1]
             self.left = (*last, pc)
         self.last_block = pc
-        if self.instructions > self.limit:
+        if self.instructions > self.limit and not self.over_limit.is_set():
             self.over_limit.set()
+            self.drain.wait(30)
 
     def left_for(self, target):
         """Note a departure QEMU stopped before executing (a breakpoint
