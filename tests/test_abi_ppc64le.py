@@ -3,16 +3,13 @@
 objects broken the ways powerpc's loader refuses are refused, culprit and
 rule named (abi/ppc64le.py holds the facts, cited in the kernel)."""
 
-import contextlib
-import io
 import struct
 
 import pytest
-import unicorn
 from elftools.elf.elffile import ELFFile
 
 import ppc64le_objects
-from kexec_purgatory import abi, cli
+from kexec_purgatory import abi
 from kexec_purgatory.abi import ppc64le
 from kexec_purgatory.check import ERROR, check_file
 from kexec_purgatory.elf import loader
@@ -239,29 +236,3 @@ def test_big_endian_ppc64_is_named_and_checked_for_its_header_only(tmp_path):
     assert "big-endian ppc64" in finding.message
     with pytest.raises(UserError, match="not a 64-bit little-endian ppc64le object"):
         loader.load_file(str(path), LOW)
-
-
-# -- Emulation ----------------------------------------------------------------
-
-def test_unicorn_still_refuses_little_endian_ppc64():
-    """The reason emulate/ppc64le.py refuses: when this fails, Unicorn may
-    run ppc64le and the emulation can be written."""
-    with pytest.raises(unicorn.UcError):
-        unicorn.Uc(unicorn.UC_ARCH_PPC,
-                   unicorn.UC_MODE_PPC64 | unicorn.UC_MODE_LITTLE_ENDIAN)
-
-
-def test_run_refuses_a_ppc64le_purgatory_in_one_line(kbuild_ro):
-    status, err = cli_run(["run", "--addr", hex(MIDDLE), str(kbuild_ro)])
-    assert status == 2
-    assert err.count("\n") == 1
-    assert err.startswith(f"kexec-purgatory: error: {kbuild_ro}: no emulation "
-                          "of ppc64le purgatories: Unicorn ")
-    assert "check and load work" in err
-
-
-def cli_run(args):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        status = cli.main(args)
-    return status, err.getvalue()

@@ -9,6 +9,7 @@ import struct
 import pytest
 
 import s390x_objects
+from conftest import CODE_MODELS
 from kexec_purgatory.abi import s390x
 from kexec_purgatory.emulate import emulator, segments
 from kexec_purgatory.emulate import s390x as emulate_s390x
@@ -84,3 +85,81 @@ def test_a_purgatory_that_branches_without_diag_308_does_not_pass(tmp_path):
                           max_instructions=100000)
     assert result.outcome != emulator.ENTERED
     assert not result.passed
+
+
+# -- kdump (run --crash) --------------------------------------------------------
+# head.S's kdump path: kdump_csum_valid() calls the purgatory to verify only,
+# then __do_machine_kdump() calls it to swap crash memory with [0, crash_size)
+# and start the crash kernel with diag 308 subcode 1.
+
+CRASH_ADDRESS = 0x40000000
+
+
+def crash_run(purgatory, **kwargs):
+    return emulator.run(purgatory, "purgatory.ro", CRASH_ADDRESS, crash=True, **kwargs)
+
+
+def test_kdump_places_the_crash_segments_before_the_purgatory_in_crash_memory(purgatory):
+    result = crash_run(purgatory)
+    kernel, initrd = result.regions
+    # kexec_image.c: kernel at crashk_res.start; initrd, then the purgatory,
+    # each at the page-aligned running total.
+    assert kernel["start"] == CRASH_ADDRESS - (72 + 32) * 1024
+    assert initrd["start"] == kernel["start"] + 72 * 1024
+    assert result.rip == s390x.STARTUP_KDUMP_OFFSET
+
+
+def test_kdump_of_kbuilds_purgatory_starts_the_crash_kernel_but_loses_a_page_of_the_dump(
+        purgatory):
+    """Linux 6.12's head.S, .jump_to_dst: "MEMCPY %r12,%r10,%r11 /* (crash)
+    buf -> (crash) dst */" copies crash dst into the buffer, the other way:
+    the old page the purgatory saved there before copying itself over it
+    (crash_size - 8 KiB) never reaches crash memory, where the crash kernel
+    reads it (crash_dump.c, copy_oldmem_iter())."""
+    result = crash_run(purgatory)
+    assert result.registers["psw"] == 0x0008000080010010
+    assert result.registers["subcode"] == s390x.DIAG308_LOAD_NORMAL_RESET
+    crash_size = 1 << 20
+    assert result.lost_old_memory == [(crash_size - 0x2000, crash_size - 0x1000)]
+    assert result.outcome == emulate_s390x.DUMP_INCOMPLETE and not result.passed
+    assert "but the dump misses old memory 0xfe000..0xff000" in result.message
+
+
+def test_kdump_with_that_copy_turned_round_keeps_the_whole_dump(purgatory):
+    """The same purgatory with .jump_to_dst's two lgr swapped (buffer ->
+    crash dst, as the comment says): every old byte is in crash memory."""
+    patched = bytearray(purgatory)
+    at = 0x1000 + 0x120                 # .text's file offset + .base_dst
+    assert patched[at:at + 12] == bytes.fromhex("b904000c b904001b b904002a")
+    patched[at:at + 4] = bytes.fromhex("b904000a")
+    patched[at + 8:at + 12] = bytes.fromhex("b904002c")
+    result = crash_run(bytes(patched))
+    assert result.outcome == emulator.ENTERED and result.passed, result.message
+    assert result.lost_old_memory == []
+
+
+@pytest.mark.parametrize("corruption", [("kernel", 0x100), ("initrd", 32 * 1024 - 1)],
+                         ids=lambda c: c[0])
+def test_kdump_checksum_call_refuses_a_corrupted_crash_kernel(purgatory, corruption):
+    result = crash_run(purgatory, corruption=corruption)
+    assert result.outcome == emulator.REFUSED and result.passed
+    assert "checksum-only call (kdump_csum_valid()) returned 0x1" in result.message
+    # .return_old_kernel gave the old kernel back r6-r15 as it called.
+    assert result.registers["r14"] == result.registers["pc"]
+
+
+def test_kdump_crash_memory_must_lie_above_what_it_is_swapped_with(purgatory):
+    with pytest.raises(UserError, match="load it higher"):
+        emulator.run(purgatory, "purgatory.ro", 0x12000, crash=True)
+
+
+def test_kdump_segments_are_placed_by_the_kernel_not_at_an_address(purgatory):
+    with pytest.raises(UserError, match="segment initrd has an @ADDR"):
+        crash_run(purgatory, spec="kernel=72K,initrd=4K@0x100000")
+
+
+def test_crash_is_refused_in_one_line_where_no_kdump_path_is_emulated(built):
+    x86 = built(CODE_MODELS[0]) / "purgatory.ro"
+    with pytest.raises(UserError, match=r"--crash: the kdump path is not emulated "
+                                        r"for x86_64 \(it is for s390x and ppc64le\)"):
+        emulator.run(x86.read_bytes(), "purgatory.ro", crash=True)

@@ -48,8 +48,12 @@ PAGE_SIZE = 0x1000
 # arch/powerpc/include/asm/crashdump-ppc64.h) are the ones the purgatory
 # itself copies away for kdump and the new kernel's vectors overwrite.
 MIN_LOAD_ADDRESS = 0x10000
-# Where `load` is tested and `scons test-run` would run it.
-TEST_ADDRESSES = (0x10000, 0x20000000, 0x7fffffff0000)
+# Where `scons test-run` runs it: the lowest, inside a hash MMU's 1 GiB
+# RMA, and high (radix: top-down below the top of RAM). The high one stays
+# below 1 TiB: a run gives QEMU guest RAM up to the purgatory, and QEMU
+# sets 3 dirty bits per 4 KiB page of it at start (96 MiB for 1 TiB; 12 GiB
+# for 128 TiB). `load` is tested at 128 TiB as well: nothing is relocated.
+TEST_ADDRESSES = (0x10000, 0x20000000, (1 << 40) - (1 << 20))
 # ppc64_rma_size: at most 1 GiB with the hash MMU
 # (arch/powerpc/mm/book3s64/hash_utils.c, hash__setup_initial_memory_limit()),
 # ULONG_MAX with radix (arch/powerpc/mm/init_64.c). The purgatory runs in
@@ -125,6 +129,22 @@ ENTRY_RULES = (ENTRY_FROM_SYMBOL, ENTRY_FROM_E_ENTRY)
 # on ppc64le; r3 = the boot CPU's physical id, r4 = the entry address
 # ("start, aka phys mem offset"), r5 = 0, lr = the entry.
 ENTRY_REGISTERS = ("r3", "r4", "r5")
+# The MSR bits of that state (arch/powerpc/include/asm/reg.h: MSR_SF bit 63,
+# MSR_HV bit 60, MSR_ME bit 12, MSR_LE bit 0): what a PowerNV kernel runs
+# with (MSR_KERNEL) less IR/DR, EE and RI. head_64.S, __start takes the
+# kernel in either byte order (FIXUP_ENDIAN), so LE is free at the kernel's
+# entry; trampoline_64.S clears it by rfid.
+MSR_SF, MSR_HV, MSR_ME, MSR_LE = 1 << 63, 1 << 60, 1 << 12, 1
+ENTRY_MSR = MSR_SF | MSR_HV | MSR_ME | MSR_LE
+# The FDT header fields trampoline_64.S reads and writes (big-endian):
+# version at byte 20, boot_cpuid_phys at byte 28 (include/linux/libfdt_env.h,
+# scripts/dtc/libfdt/fdt.h, struct fdt_header).
+FDT_VERSION_OFFSET, FDT_BOOT_CPU_OFFSET = 20, 28
+# kdump: arch/powerpc/include/asm/crashdump-ppc64.h, BACKUP_SRC_START 0 and
+# BACKUP_SRC_SIZE 64 KiB; file_load_64.c, load_backup_segment() adds a
+# segment of that many zero bytes after the kernel and backup_start points
+# to it; trampoline_64.S copies [0, 64 KiB) there.
+BACKUP_SRC_SIZE = 0x10000
 # What trampoline_64.S hands the new kernel: r3 = dt_offset (the FDT),
 # r4 = kernel (the entry as well), r5 = 0, r8 = opal_base, r9 = opal_entry,
 # with MSR LE cleared by rfid (a ppc64le kernel starts big-endian and

@@ -106,6 +106,36 @@ ENTRY_PSW_MASK = 0x0008000080000000
 DIAG308_CLEAR_RESET = 0
 DIAG308_LOAD_NORMAL_RESET = 1
 
+# kdump (a KEXEC_TYPE_CRASH image), Linux 6.12:
+# - placement: kexec_image.c, kexec_file_add_kernel_image() and
+#   machine_kexec_file.c, kexec_file_add_initrd()/kexec_file_add_purgatory()
+#   add crashk_res.start to each buffer's address: the kernel at the start
+#   of crash memory, the initrd and the purgatory after it, each at the
+#   page-aligned running total (data->memsz); with the kernel not at 0, no
+#   restart PSW is written (kexec_file_add_components(): kernel_mem != 0)
+#   and image->start stays the purgatory's entry;
+# - kexec_file_update_purgatory(): kernel_entry = STARTUP_KDUMP_OFFSET,
+#   kernel_type = KEXEC_TYPE_CRASH, crash_start = crashk_res.start,
+#   crash_size = its size;
+# - machine_kexec.c: kdump_csum_valid() calls the purgatory as a function
+#   through call_nodat() (asm/stacktrace.h: a PSW of PSW_KERNEL_BITS
+#   without DAT, so 64-bit addressing, interrupts off; r2 = the argument,
+#   r14 = the return address) with r2 = 0: verify the digest only, return
+#   r2 = 0 when it matches (head.S: .return_old_kernel restores r6-r15);
+#   only then __do_machine_kdump() calls it again with r2 = 1 after
+#   s390_reset_system(): head.S copies itself to the end of [0, crash_size),
+#   swaps every region of purgatory_sha_regions with its place below
+#   crash_size, copies the rest of [0, crash_size) into crash memory (the
+#   old kernel's memory, which the crash kernel reads at oldmem_base) and
+#   ends with START_NEXT_KERNEL: PSW kernel_entry | ENTRY_PSW_MASK at 0,
+#   diag 308 subcode 1 (DIAG308_LOAD_NORMAL_RESET). If that call returns,
+#   the old kernel stops in disabled_wait().
+# PSW_KERNEL_BITS (asm/ptrace.h) = PSW_DEFAULT_KEY (0) | PSW_MASK_BASE (0) |
+# PSW_ASC_HOME | PSW_MASK_EA | PSW_MASK_BA (uapi/asm/ptrace.h).
+KDUMP_CALL_PSW_MASK = 0x0000C00000000000 | 0x0000000100000000 | 0x0000000080000000
+KDUMP_VERIFY_ONLY = 0
+KDUMP_START = 1
+
 # --- Relocations ----------------------------------------------------------
 # arch/s390/kernel/machine_kexec_file.c, arch_kexec_apply_relocations_add():
 # val = S + A (S without section address for SHN_ABS), addr = the place;

@@ -11,7 +11,8 @@ from ..sizes import parse_size
 from .load import add_entry_argument
 
 HELP = ("run a purgatory in an emulated CPU of its machine (x86_64, s390x, "
-        "riscv64) up to the new kernel's entry")
+        "riscv64 in Unicorn; ppc64le in qemu-system-ppc64) up to the new "
+        "kernel's entry")
 
 SPEC_HELP = f"""\
 the segments the kernel would hash, as comma-separated NAME=SIZE[@ADDR] items
@@ -38,7 +39,8 @@ def add_arguments(parser):
     parser.add_argument("--addr", metavar="A",
                         help="load address, page aligned, at or above the "
                              "architecture's lowest (x86_64: 0x3000 to 64 "
-                             "TiB; s390x: below 2 GiB) (0x hex, K/M/G/T "
+                             "TiB; s390x: below 2 GiB; ppc64le: 0x10000 to "
+                             "1 TiB) (0x hex, K/M/G/T "
                              "suffixes, sums like 4G+0x1000; default: the "
                              "middle of test-run's addresses, 4 GiB + 4 KiB "
                              "on x86_64)")
@@ -47,6 +49,12 @@ def add_arguments(parser):
     parser.add_argument("--corrupt", metavar="REGION:OFFSET",
                         help="flip every bit of one byte of segment REGION "
                              "after the digest was taken: the run must refuse")
+    parser.add_argument("--crash", action="store_true",
+                        help="play a crash kernel's load and kdump instead "
+                             "(s390x: the checksum-only call, then the "
+                             "memory swap and the crash kernel's entry; "
+                             "ppc64le: the backup of the first 64 KiB and "
+                             "run_at_load)")
     parser.add_argument("--max-instructions", metavar="N",
                         help="give up after N instructions, at least 1 "
                              "(0x hex, K/M/G suffixes; default: "
@@ -82,7 +90,7 @@ def run(args):
     result = emulator.run(*read_object(args.file),
                           parse_size(args.addr, "--addr") if args.addr else None,
                           args.segments,
-                          corruption, args.entry_from, limit)
+                          corruption, args.entry_from, limit, args.crash)
     if args.json:
         json.dump(result.as_dict(), sys.stdout)
         print()

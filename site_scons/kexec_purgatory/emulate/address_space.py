@@ -15,8 +15,9 @@ def page_align(value, page_size):
 class AddressSpace:
     """Byte ranges taken so far, each with a name for error messages."""
 
-    def __init__(self, limit, page_size):
+    def __init__(self, limit, page_size, limit_what="the end of the identity map"):
         self.limit = limit          # first address that cannot be used
+        self.limit_what = limit_what
         self.page_size = page_size
         self.taken = []             # (start, end, what)
 
@@ -31,7 +32,7 @@ class AddressSpace:
         end = start + size
         if end > self.limit:
             raise UserError(f"{what} at {start:#x}..{end:#x} ends above "
-                            f"{self.limit:#x}, the end of the identity map")
+                            f"{self.limit:#x}, {self.limit_what}")
         other = self._overlap(start, end) if size else None
         if other:
             raise UserError(f"{what} at {start:#x}..{end:#x} overlaps "

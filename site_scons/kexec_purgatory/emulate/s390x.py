@@ -126,10 +126,11 @@ def _map(uc, ranges):
 class _Run:
     """The CPU, its hooks and the verdict."""
 
-    def __init__(self, loaded, result, blobs, limit):
+    def __init__(self, loaded, result, blobs, limit, psw_mask=PSW_MASK_31BIT,
+                 writable=(LOWCORE_PSW,)):
         self.result = result
         self.limit = limit
-        self.image = (loaded.address, loaded.end)
+        self.writable = [(loaded.address, loaded.end), *writable]
         self.capstone = capstone.Cs(capstone.CS_ARCH_SYSZ, capstone.CS_MODE_BIG_ENDIAN)
         self.block_sizes = {}
         self.stopped = False
@@ -141,7 +142,7 @@ class _Run:
         for name in GENERAL_REGISTERS:
             uc.reg_write(UC_GPR[name], 0)
         uc.reg_write(s390.UC_S390X_REG_CR0, CR0_RESET)
-        uc.reg_write(s390.UC_S390X_REG_PSWM, PSW_MASK_31BIT)
+        uc.reg_write(s390.UC_S390X_REG_PSWM, psw_mask)
         self.intercepted = dict(self._intercepted_instructions(loaded))
         for address in self.intercepted:
             uc.hook_add(UC_HOOK_CODE, self.on_intercepted, begin=address, end=address)
@@ -243,10 +244,8 @@ class _Run:
                       f"(mask {mask:#018x}), not the new kernel's entry")
 
     def on_write(self, uc, _access, address, size, _value, _data):
-        start, end = self.image
-        if start <= address and address + size <= end:
-            return
-        if LOWCORE_PSW[0] <= address and address + size <= LOWCORE_PSW[1]:
+        if any(start <= address and address + size <= end
+               for start, end in self.writable):
             return
         self.stop(STRAY_WRITE, f"wrote {size} bytes at {address:#x}, outside "
                   f"its image, from pc {self.pc():#x}")
@@ -257,17 +256,55 @@ class _Run:
         return False
 
     def on_interrupt(self, uc, number, _data):
+        # Code the purgatory copied elsewhere (head.S's kdump path runs from
+        # the end of [0, crash_size)) has no hook: Unicorn raises a program
+        # interruption at its diag or lpswe (both 4 bytes long; the PSW
+        # points past it), which is played the same way.
+        insn = self._decode(self.pc() - 4)
+        if insn is not None and insn.mnemonic in INTERCEPTED[1:]:
+            self.intercepted[insn.address] = insn
+            self.on_intercepted(uc, insn.address, insn.size, None)
+            return
         self.stop(FAULT, f"fault: program interruption {number} at pc {self.pc():#x}")
 
-    def start(self, entry):
+    def _decode(self, address):
         try:
-            self.uc.emu_start(entry, 0)
+            code = bytes(self.uc.mem_read(address, 6))
+        except UcError:
+            return None
+        return next(self.capstone.disasm(code, address, 1), None)
+
+    def start(self, entry, until=0):
+        """Run from ``entry``; True when it got to ``until`` (a return
+        address) without stopping otherwise."""
+        try:
+            self.uc.emu_start(entry, until)
         except UcError as e:
             self.stop(FAULT, f"fault: {e} at pc {self.pc():#x}")
+        if not self.stopped and until and self.pc() == until:
+            return True
         if not self.stopped:
             self.stop(FAULT, f"fault: emulation stopped at pc {self.pc():#x}")
         if not self.result.registers:
             self.result.registers = self.registers()
+        return False
+
+
+def _segments(spec):
+    """The segments of ``spec``; the x86 default SPEC stands for s390's."""
+    if spec == seg.DEFAULT_SPEC:
+        spec = DEFAULT_SPEC
+    return seg.parse_spec(spec) if isinstance(spec, str) else spec
+
+
+def _diag308_result(loaded, segments, digest, corruption, entry, subcode):
+    """Corrupt a segment if asked (after the digest was taken); the result
+    of a run that must end in diag 308 ``subcode`` with the PSW for
+    ``entry`` at 0 (head.S, START_NEXT_KERNEL)."""
+    if corruption:
+        seg.corrupt(segments, *corruption)
+    return new_result(loaded, segments, digest, corruption, entry,
+                      {"psw": S390X.ENTRY_PSW_MASK | entry, "subcode": subcode})
 
 
 def run(loaded, spec, corruption, max_instructions):
@@ -276,20 +313,187 @@ def run(loaded, spec, corruption, max_instructions):
     name = loaded.name
     if not CONTROL_REGISTERS:
         raise UserError(f"{name}: {NO_CONTROL_REGISTERS}")
-    if spec == seg.DEFAULT_SPEC:
-        spec = DEFAULT_SPEC
-    segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
+    segments = _segments(spec)
     _place(loaded, segments, name)
     digest = _kernel_side(loaded, segments)
-    if corruption:
-        seg.corrupt(segments, *corruption)
-    rip = S390X.STARTUP_NORMAL_OFFSET
-    result = new_result(loaded, segments, digest, corruption, rip,
-                        {"psw": S390X.ENTRY_PSW_MASK | rip,
-                         "subcode": S390X.DIAG308_CLEAR_RESET})
+    result = _diag308_result(loaded, segments, digest, corruption,
+                             S390X.STARTUP_NORMAL_OFFSET, S390X.DIAG308_CLEAR_RESET)
     bytes_hashed = result.bytes_hashed
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
     blobs = [(loaded.address, loaded.image)] + [(s.address, s.data) for s in segments]
     _Run(loaded, result, blobs, max_instructions).start(loaded.entry)
+    return result
+
+
+# --- kdump ------------------------------------------------------------------
+# Crash memory is sized to what the load needs, rounded up to this.
+CRASH_GRANULE = 1 << 20
+# The old kernel's memory below crash_size: deterministic bytes, so the swap
+# can be checked byte for byte.
+OLD_MEMORY = "old kernel memory"
+# Entered the crash kernel, but crash memory does not hold all of the old
+# memory it swapped out: the dump would be wrong (not a pass).
+DUMP_INCOMPLETE = "dump-incomplete"
+# Registers the purgatory must give back from the checksum-only call
+# (head.S saves r6-r15 in gprregs and restores them).
+CALLEE_SAVED = tuple(f"r{n}" for n in range(6, 16))
+
+
+def _crash_layout(loaded, segments, name):
+    """Place the segments as kexec_file_add_components() does for a crash
+    kernel, ending where the purgatory was loaded; (crash_start, crash_size)."""
+    if not segments or segments[0].name != seg.KERNEL:
+        raise UserError(f"{name}: --crash: the first segment must be the kernel "
+                        "(kexec_image.c puts it at the start of crash memory)")
+    fixed = [s.name for s in segments if s.address is not None]
+    if fixed:
+        raise UserError(f"{name}: --crash: segment {fixed[0]} has an @ADDR, but "
+                        "the kernel places every crash segment itself "
+                        "(kexec_file_add_components())")
+    offsets, total = [], 0
+    for segment in segments:
+        total = page_align(total, PAGE_SIZE)
+        offsets.append(total)
+        total += segment.size
+    crash_start = loaded.address - page_align(total, PAGE_SIZE)
+    crash_size = page_align(loaded.end - crash_start, CRASH_GRANULE)
+    if crash_start < crash_size:
+        where = f"at {crash_start:#x}" if crash_start >= 0 else "below 0"
+        raise UserError(f"{name}: --crash: with the purgatory at "
+                        f"{loaded.address:#x} after the segments, crash memory "
+                        f"starts {where}, not above the {crash_size:#x} bytes at 0 "
+                        "it is swapped with: load it higher")
+    for segment, offset in zip(segments, offsets):
+        segment.address = crash_start + offset
+        segment.data = seg.contents(segment.name, segment.size)
+    return crash_start, crash_size
+
+
+def _crash_kernel_side(loaded, segments, crash_start, crash_size):
+    digest = seg.digest(segments)
+    loaded.set_symbol(S390X.REGIONS_SYMBOL, seg.region_table(segments, S390X))
+    loaded.set_symbol(S390X.DIGEST_SYMBOL, digest)
+    for symbol, value in ((S390X.KERNEL_ENTRY_SYMBOL, S390X.STARTUP_KDUMP_OFFSET),
+                          (S390X.KERNEL_TYPE_SYMBOL, S390X.KEXEC_TYPE_CRASH),
+                          (S390X.CRASH_START_SYMBOL, crash_start),
+                          (S390X.CRASH_SIZE_SYMBOL, crash_size)):
+        loaded.set_symbol(symbol, struct.pack(">Q", value))
+    return digest
+
+
+def _call_registers(argument, return_address):
+    """call_nodat(1, int, purgatory, int, ARG): r2 = ARG, r14 = the return
+    address; the other registers hold what the old kernel left there."""
+    values = {name: 0xdeadbeef00000000 | (n + 1) * 0x1111
+              for n, name in enumerate(GENERAL_REGISTERS)}
+    values.update(r2=argument, r14=return_address)
+    return values
+
+
+def _misplaced_segment(run, segments, crash_start):
+    """After the swap each segment lies at its place below crash_size (the
+    kernel's first 8 bytes are the PSW head.S stored there): the name of
+    the first that does not, or None."""
+    for segment in segments:
+        place = segment.address - crash_start
+        expected = bytearray(segment.data)
+        if place == 0:
+            head = min(8, len(expected))
+            expected[:head] = bytes(run.uc.mem_read(0, head))
+        if bytes(run.uc.mem_read(place, segment.size)) != bytes(expected):
+            return segment.name
+    return None
+
+
+def _lost_old_memory(run, crash_start, crash_size, old_memory):
+    """The ranges of [0, crash_size) whose old bytes crash memory does not
+    hold after the swap (the crash kernel dumps them from there: oldmem_base
+    = crash_start, kexec_file_add_components())."""
+    dumped = bytes(run.uc.mem_read(crash_start, crash_size))
+    lost, start = [], None
+    for offset in range(0, crash_size, PAGE_SIZE):
+        same = dumped[offset:offset + PAGE_SIZE] == old_memory[offset:offset + PAGE_SIZE]
+        if not same and start is None:
+            start = offset
+        elif same and start is not None:
+            lost.append((start, offset))
+            start = None
+    if start is not None:
+        lost.append((start, crash_size))
+    return lost
+
+
+def run_crash(loaded, spec, corruption, max_instructions):
+    """kdump as Linux 6.12 plays it on s390 (see abi/s390x.py): the
+    checksum-only call, then, if it returned 0, the call that swaps crash
+    memory to 0 and starts the crash kernel."""
+    segments = _segments(spec)
+    crash_start, crash_size = _crash_layout(loaded, segments, loaded.name)
+    digest = _crash_kernel_side(loaded, segments, crash_start, crash_size)
+    result = _diag308_result(loaded, segments, digest, corruption,
+                             S390X.STARTUP_KDUMP_OFFSET,
+                             S390X.DIAG308_LOAD_NORMAL_RESET)
+    if max_instructions is None:
+        max_instructions = (BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT
+                            * (result.bytes_hashed + 2 * crash_size))
+    old_memory = seg.contents(OLD_MEMORY, crash_size)
+    # A page standing for the old kernel's code the calls return to.
+    return_address = page_align(crash_start + crash_size, PAGE_SIZE)
+    crash_memory = bytearray(crash_size)
+    for blob_address, data in [(loaded.address, loaded.image)] + [
+            (s.address, s.data) for s in segments]:
+        offset = blob_address - crash_start
+        crash_memory[offset:offset + len(data)] = data
+    blobs = [(0, old_memory), (crash_start, crash_memory),
+             (return_address, bytes(PAGE_SIZE))]
+    swap_areas = [(0, crash_size), (crash_start, crash_start + crash_size)]
+    run = _Run(loaded, result, blobs, max_instructions,
+               psw_mask=S390X.KDUMP_CALL_PSW_MASK, writable=())
+    # kdump_csum_valid(): verify only, return r2.
+    for register, value in _call_registers(S390X.KDUMP_VERIFY_ONLY, return_address).items():
+        run.uc.reg_write(UC_GPR[register], value)
+    if not run.start(loaded.entry, return_address):
+        return result
+    returned = run.registers()
+    expected = _call_registers(S390X.KDUMP_VERIFY_ONLY, return_address)
+    lost = [r for r in CALLEE_SAVED if returned[r] != expected[r]]
+    if lost:
+        result.registers = returned
+        result.outcome, result.message = FAULT, (
+            "the checksum-only call returned without restoring "
+            + ", ".join(lost))
+        return result
+    if returned["r2"] != 0:
+        result.registers = returned
+        result.outcome, result.message = REFUSED, (
+            f"refused: the checksum-only call (kdump_csum_valid()) returned "
+            f"{returned['r2']:#x}, so the old kernel does not start the crash kernel")
+        return result
+    # __do_machine_kdump(): swap and start; a return is the end.
+    run.writable = swap_areas
+    for register, value in _call_registers(S390X.KDUMP_START, return_address).items():
+        run.uc.reg_write(UC_GPR[register], value)
+    run.uc.reg_write(s390.UC_S390X_REG_PSWM, S390X.KDUMP_CALL_PSW_MASK)
+    if run.start(loaded.entry, return_address):
+        result.registers = run.registers()
+        result.outcome, result.message = FAULT, (
+            "the kdump call returned to the old kernel, which then stops in "
+            "disabled_wait()")
+        return result
+    if result.outcome == ENTERED:
+        misplaced = _misplaced_segment(run, segments, crash_start)
+        if misplaced:
+            result.outcome, result.message = FAULT, (
+                f"fault: segment {misplaced} is not at its place below "
+                f"{crash_size:#x} when the crash kernel starts")
+            return result
+        result.message += (f", crash memory {crash_start:#x}+{crash_size:#x} "
+                           "swapped with 0")
+        result.lost_old_memory = _lost_old_memory(run, crash_start, crash_size, old_memory)
+        for start, end in result.lost_old_memory:
+            result.outcome = DUMP_INCOMPLETE
+            result.message += (f"; but the dump misses old memory {start:#x}..{end:#x} "
+                               f"(crash memory at {crash_start + start:#x}, where the "
+                               "crash kernel reads it, holds other bytes)")
     return result
