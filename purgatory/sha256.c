@@ -13,8 +13,8 @@
  * whole 64-byte blocks hashed straight from the input, without a copy.
  *
  * The same rounds are built twice: for baseline x86-64 and, with
- * target("bmi2"), for CPUs with rorx (a rotate that does not overwrite its
- * source, so fewer register copies). Unless SHA256_GENERIC_ONLY is defined
+ * target("bmi2,movbe"), for CPUs with rorx (a rotate that does not overwrite
+ * its source, so fewer register copies) and movbe. Unless SHA256_GENERIC_ONLY is defined
  * (SHA256=generic), sha256_blocks() asks CPUID once which the CPU can run
  * and also uses the SHA extensions (arch/x86/sha256-ni.S) where it has them.
  */
@@ -219,10 +219,12 @@ static void sha256_blocks(u32 hash[8], const u8 *p, size_t nblocks)
 #else /* !SHA256_GENERIC_ONLY */
 
 /*
- * The BMI2 path: the same C, compiled for a CPU with rorx. It touches
- * general registers only, so there is no state to enable.
+ * The BMI2 path: the same C, compiled for a CPU with rorx (and movbe, a
+ * load and byte swap in one, which every CPU with BMI2 so far also has:
+ * both are checked). It touches general registers only, so there is no
+ * state to enable.
  */
-static __noinline __target("bmi2") void sha256_blocks_bmi2(u32 hash[8],
+static __noinline __target("bmi2,movbe") void sha256_blocks_bmi2(u32 hash[8],
 							     const u8 *p,
 							     size_t nblocks)
 {
@@ -233,6 +235,7 @@ static __noinline __target("bmi2") void sha256_blocks_bmi2(u32 hash[8],
 #define CPUID_1_EDX_SSE2	(1u << 26)
 #define CPUID_1_ECX_SSSE3	(1u << 9)	/* pshufb, palignr */
 #define CPUID_1_ECX_SSE4_1	(1u << 19)	/* pblendw */
+#define CPUID_1_ECX_MOVBE	(1u << 22)
 #define CPUID_7_EBX_BMI2	(1u << 8)
 #define CPUID_7_EBX_SHA		(1u << 29)
 
@@ -266,7 +269,7 @@ static __always_inline u8 sha256_cpu_path(void)
 	if ((id7.ebx & CPUID_7_EBX_SHA) && (id1.edx & CPUID_1_EDX_SSE2) &&
 	    (id1.ecx & sse) == sse)
 		return SHA256_PATH_SHA_NI;
-	if (id7.ebx & CPUID_7_EBX_BMI2)
+	if ((id7.ebx & CPUID_7_EBX_BMI2) && (id1.ecx & CPUID_1_ECX_MOVBE))
 		return SHA256_PATH_BMI2;
 	return SHA256_PATH_GENERIC;
 }

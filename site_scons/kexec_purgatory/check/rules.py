@@ -8,7 +8,7 @@ on them, and docs/checker-rules.md documents each one. Never rename one.
 import dataclasses
 from typing import Callable, Optional
 
-from . import instructions, relocations, sections, symbols
+from . import dispatch, instructions, relocations, sections, symbols
 from .finding import ERROR, WARNING
 
 KERNEL_ABI = "kernel"
@@ -77,6 +77,11 @@ RULES = (
          "(on ppc64le: a facility-unavailable interrupt from FP, Altivec or "
          "VSX)",
          instructions.check_instructions),
+    Rule("simd-dispatch", ERROR,
+         "SIMD code run without asking CPUID first, or with SSE still off: "
+         "a #UD and a hung kexec on a CPU without the extension (checked "
+         "with --simd dispatched, this tree's SHA256=auto build, only)",
+         dispatch.check_simd_dispatch),
     Rule("size-budget", WARNING, "a purgatory growing without anyone noticing",
          sections.check_size),
     Rule("dead-weight", WARNING,

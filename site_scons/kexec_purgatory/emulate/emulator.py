@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..elf import loader
 from . import segments as seg
 from .address_space import AddressSpace, page_align
-from .machine import UC_REGISTER, LongModeMachine
+from .machine import CPU_MODELS, DEFAULT_CPU, UC_REGISTER, LongModeMachine
 
 X86 = abi.x86_64
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
@@ -103,6 +103,8 @@ class RunResult:
     instructions: int = 0
     registers: dict = field(default_factory=dict)
     mismatched_registers: list = field(default_factory=list)
+    cpu: str = None                 # the emulated CPU model (x86_64)
+    sha256_path: str = None         # what purgatory_sha256_path says, if any
 
     @property
     def passed(self):
@@ -317,16 +319,23 @@ def machine_abi_of(data, name):
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
-        max_instructions=None):
+        max_instructions=None, cpu=None):
     """Load the purgatory in ``data`` at ``address`` and run it against the
     segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
     applied after the digest was taken; ``address`` None is the middle of
     the architecture's test addresses (4 GiB + 4 KiB on x86_64). Returns a
-    RunResult."""
+    RunResult. ``cpu`` (x86_64 only) is a key of machine.CPU_MODELS, what
+    the emulated CPU reports in CPUID and runs (default: baseline)."""
+    if cpu is not None and cpu not in CPU_MODELS:
+        raise UserError(f"--cpu: unknown CPU model {cpu!r} (choose one of: "
+                        f"{', '.join(CPU_MODELS)})")
     if address is None:
         address = machine_abi_of(data, name).TEST_ADDRESSES[1]
     loaded = loader.load(data, name, address, entry_from)
     if loaded.abi is not X86:
+        if cpu is not None:
+            raise UserError(f"--cpu: {name} is a {loaded.abi.NAME} purgatory; "
+                            "CPU models are x86_64's only")
         return machine_of(loaded.abi, name).run(
             loaded, spec, corruption, max_instructions)
     space = AddressSpace(X86.IDENTITY_MAP_LIMIT, PAGE_SIZE)
@@ -343,7 +352,7 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     blobs += [(s.address, s.data) for s in segments if s.size]
     if landing is not None:
         blobs.append((landing, bytes(PAGE_SIZE)))
-    machine = LongModeMachine(blobs, space)
+    machine = LongModeMachine(blobs, space, cpu or DEFAULT_CPU)
     machine.set_registers(starting_register_values())
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
@@ -359,4 +368,18 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         _judge_arrival(machine, result)
     else:
         result.registers = machine.registers()
+    result.cpu = cpu or DEFAULT_CPU
+    result.sha256_path = _sha256_path(machine, loaded)
     return result
+
+
+def _sha256_path(machine, loaded):
+    """The SHA-256 path this tree's purgatory says it took (None for a
+    purgatory without the symbol)."""
+    try:
+        address = loaded.symbol_address(X86.SHA256_PATH_SYMBOL)
+    except UserError:
+        return None
+    value = machine.uc.mem_read(address, 1)[0]
+    return (X86.SHA256_PATHS[value] if value < len(X86.SHA256_PATHS)
+            else f"unknown ({value})")
