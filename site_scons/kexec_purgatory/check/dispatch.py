@@ -31,7 +31,7 @@ import capstone
 
 from .finding import Problem
 from .instructions import (DISPATCHED, NONE, MissingArchitecture, classifier,
-                           code_ranges, simd_functions)
+                           code_ranges, function_namer, simd_functions)
 
 # What ends a function so that the next one is not reached by falling
 # through, and what a compiler or assembler pads between functions with.
@@ -184,6 +184,9 @@ def _check_enable(md, rules, code, name, lo, hi, register, section):
 def _check_relocations(obj, functions, dispatch_name, d_range):
     ranges = list(functions.items())
     d_section_name = obj.sections[d_range[0]].name
+    namers = {sec.name: function_namer(obj, index)
+              for index, sec in enumerate(obj.sections)
+              if sec in obj.exec_sections}
     for rel in obj.relocations:
         owner = obj.section_of(rel.symbol)
         if owner is None:
@@ -201,7 +204,10 @@ def _check_relocations(obj, functions, dispatch_name, d_range):
             itself = rel.section == obj.sections[f_section].name and \
                 lo <= rel.offset < hi
             if not (within or itself):
-                yield Problem(f"{rel.type_name} at {rel.where()} refers to "
+                function = namers[rel.section](rel.offset) \
+                    if rel.section in namers else None
+                inside = f" ({function[0]}+{function[1]:#x})" if function else ""
+                yield Problem(f"{rel.type_name} at {rel.where()}{inside} refers to "
                               f"SIMD function '{name}': only "
                               f"'{dispatch_name}', after CPUID, may",
                               symbol=name, section=rel.section,
