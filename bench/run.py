@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "site_scons"))
 
+from kexec_purgatory.abi import x86_64  # noqa: E402
 from kexec_purgatory.build import flags  # noqa: E402
 from kexec_purgatory.formats import c_array, incbin  # noqa: E402
 from kexec_purgatory.files import read_bytes, write_atomically  # noqa: E402
@@ -408,13 +409,12 @@ def compile_figures(run, work, reps, quick):
 
 # ---------------------------------------------------------------- sha256
 
-# purgatory_sha256_path values (purgatory/sha256.h), by name.
-SHA256_PATHS = {"generic": 1, "bmi2": 2, "sha-ni": 3}
-SHA256_PATH_NAMES = {v: k for k, v in SHA256_PATHS.items()}
-# What each forced path needs of the CPU (/proc/cpuinfo), as the dispatch
-# asks CPUID.
-SHA256_PATH_NEEDS = {"generic": (), "bmi2": ("bmi2", "movbe"),
-                     "sha-ni": ("sha_ni", "sse2", "ssse3", "sse4_1")}
+# purgatory_sha256_path values (purgatory/sha256.h), by name, and what
+# each path needs of the CPU.
+SHA256_PATH_NAMES = dict(enumerate(x86_64.SHA256_PATHS))
+SHA256_PATHS = {name: value for value, name in SHA256_PATH_NAMES.items()
+                if value}
+SHA256_PATH_NEEDS = x86_64.SHA256_PATH_CPU_FLAGS
 
 
 def compile_host(work, name, commands, cwd):
@@ -435,7 +435,7 @@ def host_sha256(tree, work):
         ["gcc", *flags.purgatory_asflags("pic"), "-DPURGATORY_HOST", "-c",
          "-o", str(ni), "arch/x86/sha256-ni.S"],
         ["gcc", *flags.purgatory_cflags("pic"), "-DPURGATORY_HOST",
-         "-Ipurgatory", "-shared", "-nostdlib", "-Wl,-z,defs", "-o",
+         "-DSHA256_SHA_NI", "-Ipurgatory", "-shared", "-nostdlib", "-Wl,-z,defs", "-o",
          str(library), "bench/sha256_host.c", "purgatory/sha256.c",
          "purgatory/string.c", str(ni)]], tree)
     function = ctypes.CDLL(str(library)).bench_sha256
@@ -477,12 +477,20 @@ def linux_sha256(tree, work):
     return function, src
 
 
+def cpuinfo(field):
+    """The first value of ``field`` in /proc/cpuinfo, or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == field:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_flags():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
+    return set((cpuinfo("flags") or "").split())
 
 
 def sha256_native_figures(run, work, reps):
@@ -670,21 +678,11 @@ def first_line(argv):
 
 def machine():
     """What the figures were measured on."""
-    cpu = "?"
-    cpu_flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and cpu == "?":
-                cpu = value.strip()
-            elif key.strip() == "flags" and not cpu_flags:
-                cpu_flags = set(value.split())
-    except OSError:
-        pass
+    cpu = cpuinfo("model name") or "?"
     import SCons
     return {
         "cpu": cpu, "cores": os.cpu_count(),
-        "sha_ni": "sha_ni" in cpu_flags,
+        "sha_ni": "sha_ni" in cpu_flags(),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "scons": SCons.__version__,

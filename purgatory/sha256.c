@@ -14,9 +14,11 @@
  *
  * The same rounds are built twice: for baseline x86-64 and, with
  * target("bmi2,movbe"), for CPUs with rorx (a rotate that does not overwrite
- * its source, so fewer register copies) and movbe. Unless SHA256_GENERIC_ONLY is defined
- * (SHA256=generic), sha256_blocks() asks CPUID once which the CPU can run
- * and also uses the SHA extensions (arch/x86/sha256-ni.S) where it has them.
+ * its source, so fewer register copies) and movbe. Unless SHA256_GENERIC_ONLY
+ * is defined (SHA256=generic), sha256_blocks() asks CPUID once which the CPU
+ * can run; with SHA256_SHA_NI defined (SHA256=auto, which also links
+ * arch/x86/sha256-ni.S and tells the checker) it uses the SHA extensions
+ * where the CPU has them.
  */
 #include "sha256.h"
 #include "string.h"
@@ -231,6 +233,12 @@ static __noinline __target("bmi2,movbe") void sha256_blocks_bmi2(u32 hash[8],
 	sha256_rounds(hash, p, nblocks);
 }
 
+#ifdef SHA256_SHA_NI
+#define IS_ENABLED_SHA_NI	1
+#else
+#define IS_ENABLED_SHA_NI	0
+#endif
+
 /* CPUID bits, from the Intel SDM vol. 2A, "CPUID". */
 #define CPUID_1_EDX_SSE2	(1u << 26)
 #define CPUID_1_ECX_SSSE3	(1u << 9)	/* pshufb, palignr */
@@ -266,8 +274,8 @@ static __always_inline u8 sha256_cpu_path(void)
 		return SHA256_PATH_GENERIC;
 	cpuid(1, 0, &id1);
 	cpuid(7, 0, &id7);
-	if ((id7.ebx & CPUID_7_EBX_SHA) && (id1.edx & CPUID_1_EDX_SSE2) &&
-	    (id1.ecx & sse) == sse)
+	if (IS_ENABLED_SHA_NI && (id7.ebx & CPUID_7_EBX_SHA) &&
+	    (id1.edx & CPUID_1_EDX_SSE2) && (id1.ecx & sse) == sse)
 		return SHA256_PATH_SHA_NI;
 	if ((id7.ebx & CPUID_7_EBX_BMI2) && (id1.ecx & CPUID_1_ECX_MOVBE))
 		return SHA256_PATH_BMI2;
@@ -287,12 +295,19 @@ static __noinline void sha256_blocks(u32 hash[8], const u8 *p,
 	if (purgatory_sha256_path == SHA256_PATH_UNCHOSEN)
 		purgatory_sha256_path = sha256_cpu_path();
 
-	if (purgatory_sha256_path == SHA256_PATH_SHA_NI)
+	switch (purgatory_sha256_path) {
+#ifdef SHA256_SHA_NI
+	case SHA256_PATH_SHA_NI:
 		sha256_blocks_sha_ni(hash, p, nblocks);
-	else if (purgatory_sha256_path == SHA256_PATH_BMI2)
+		break;
+#endif
+	case SHA256_PATH_BMI2:
 		sha256_blocks_bmi2(hash, p, nblocks);
-	else
+		break;
+	default:
 		sha256_blocks_generic(hash, p, nblocks);
+		break;
+	}
 }
 
 #endif /* SHA256_GENERIC_ONLY */

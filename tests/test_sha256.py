@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tree_purgatory
+from kexec_purgatory.abi.x86_64 import SHA256_PATH_CPU_FLAGS
 
 WRAPPER = r"""
 #include "sha256.h"
@@ -56,8 +57,7 @@ int purgatory_memcmp(const void *a, const void *b, size_t len)
 
 # The CPU flags (/proc/cpuinfo) each forced path needs, as the dispatch
 # checks them with CPUID.
-NEEDS = {"generic": (), "bmi2": ("bmi2", "movbe"),
-         "sha-ni": ("sha_ni", "sse2", "ssse3", "sse4_1")}
+NEEDS = SHA256_PATH_CPU_FLAGS
 
 
 def cpu_flags():

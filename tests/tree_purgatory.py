@@ -14,6 +14,7 @@ import pathlib
 import subprocess
 
 from conftest import REPO, host_gcc
+from kexec_purgatory.abi.x86_64 import SHA256_PATHS
 from kexec_purgatory.build import flags
 
 C_SOURCES = ("purgatory/purgatory.c", "purgatory/sha256.c", "purgatory/string.c")
@@ -24,7 +25,8 @@ HOST = "-DPURGATORY_HOST"
 
 # purgatory_sha256_path values (purgatory/sha256.h): what the host build is
 # forced to, by name; "auto" leaves the choice to CPUID.
-PATHS = {"auto": 0, "generic": 1, "bmi2": 2, "sha-ni": 3}
+PATHS = {("auto" if value == 0 else name): value
+         for value, name in enumerate(SHA256_PATHS)}
 
 
 def _run(command, cwd):
@@ -56,7 +58,8 @@ def host_library(workdir, wrapper, extra=(), defines=()):
     _run([host_gcc(), *flags.purgatory_asflags("pic"), HOST, *defines, "-c",
           "-o", str(ni), str(REPO / SHA_NI)], workdir)
     so = workdir / "libpurgatory_sha256.so"
-    _run([host_gcc(), *flags.purgatory_cflags("pic"), "-Werror", HOST, *defines,
+    _run([host_gcc(), *flags.purgatory_cflags("pic"), "-Werror", HOST,
+          "-DSHA256_SHA_NI", *defines,
           *INCLUDES, "-shared", "-nostdlib", "-Wl,-z,defs", "-o", str(so),
           "wrapper.c", str(REPO / "purgatory" / "sha256.c"),
           str(REPO / "purgatory" / "string.c"), *extra, str(ni)], workdir)
@@ -69,7 +72,7 @@ def purgatory_ro(workdir, edits=None, asm_defines=(), sha_ni=True):
     workdir = pathlib.Path(workdir)
     copies = _sources(workdir, edits or {})
     objects = []
-    defines = [] if sha_ni else ["-DSHA256_GENERIC_ONLY"]
+    defines = ["-DSHA256_SHA_NI"] if sha_ni else ["-DSHA256_GENERIC_ONLY"]
     for path in (*ASM_SOURCES, *C_SOURCES, *((SHA_NI,) if sha_ni else ())):
         obj = copies[path].with_suffix(".o")
         if path.endswith(".S"):

@@ -243,3 +243,7 @@ SIMD_ENABLE = "cr4"
 # have no such symbol.
 SHA256_PATH_SYMBOL = "purgatory_sha256_path"
 SHA256_PATHS = ("unchosen", "generic", "bmi2", "sha-ni")
+# What each path needs of the CPU, as /proc/cpuinfo names the CPUID bits
+# the dispatch tests (purgatory/sha256.c, sha256_cpu_path()).
+SHA256_PATH_CPU_FLAGS = {"generic": (), "bmi2": ("bmi2", "movbe"),
+                         "sha-ni": ("sha_ni", "sse2", "ssse3", "sse4_1")}

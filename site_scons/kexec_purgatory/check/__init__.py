@@ -27,10 +27,13 @@ __all__ = ["ABIS", "DISPATCHED", "NONE", "SIMD_MODES", "ERROR", "KERNEL_ABI", "R
            "Finding", "check_elf", "check_file", "exit_status"]
 
 
-def check_elf(data, name, abi=KERNEL_ABI, simd=NONE):
+def check_elf(data, name, abi=KERNEL_ABI, simd=DISPATCHED):
     """Findings for the ELF object ``data``; ``name`` is how to call it.
-    ``simd``: NONE (no SIMD at all) or DISPATCHED (this tree's SHA-NI path,
-    see check/dispatch.py)."""
+    ``simd``: DISPATCHED (SIMD only in the ABI's SIMD functions, proven
+    reached through the CPUID dispatch, see check/dispatch.py: this tree's
+    SHA-NI path; an object without those functions gets no exemption) or
+    NONE (no SIMD at all, as the SCons tool checks every other tree's
+    purgatory, kernel mode's included)."""
     if abi not in ABIS:
         raise UserError(f"unknown ABI '{abi}' (known: {', '.join(ABIS)})")
     if simd not in SIMD_MODES:
@@ -66,7 +69,7 @@ def check_elf(data, name, abi=KERNEL_ABI, simd=NONE):
         return findings
 
 
-def check_file(path, abi=KERNEL_ABI, simd=NONE):
+def check_file(path, abi=KERNEL_ABI, simd=DISPATCHED):
     return check_elf(read_bytes(path), path, abi, simd)
 
 
