@@ -34,7 +34,9 @@
  * out there, nothing else.
  *
  * Registers (System V ABI; all caller-saved): rdi hash, rsi p, rdx nblocks;
- * r8/r9 the saved CR0/CR4. xmm0 the message words plus constants of two
+ * r8/r9 the saved CR0/CR4. The stack: 256 bytes for W + K of a block, one
+ * 16-byte slot for each four rounds (16-byte aligned: rsp is 8 past a
+ * multiple of 16 on entry). xmm0 the message words plus constants of two
  * rounds (sha256rnds2's implicit operand), xmm1 the state words A, B, E, F,
  * xmm2 C, D, G, H, xmm3-xmm6 the last 16 message words, xmm7 scratch,
  * xmm8 the byte-swap mask, xmm9/xmm10 the state at the start of the block.
@@ -45,6 +47,8 @@
 #define CR0_TS		(1 << 3)
 #define CR4_OSFXSR	(1 << 9)
 #define CR4_OSXMMEXCPT	(1 << 10)
+
+#define FRAME	(16 * 16 + 8)	/* W + K slots, then 16-byte alignment */
 
 #define HASH	%rdi
 #define DATA	%rsi
@@ -63,12 +67,18 @@
  * source, and writes the new A, B, E, F to its destination. Two rounds on,
  * the old A, B, E, F are the new C, D, G, H, so the second instruction runs
  * with the operands swapped and the registers end where they started.
+ *
+ * The chain of sha256rnds2 sets the pace; the shuffle port it runs on is
+ * best left to it. So the upper two W + K words reach xmm0 through the
+ * stack (a store and a movq load) rather than a pshufd: 12 % faster here
+ * (45.5 against 51 ns a block).
  */
 .macro ROUNDS4 msg, i
 	movdqa		\msg, WK
 	paddd		16 * \i + sha256_k(%rip), WK
+	movdqa		WK, 16 * \i(%rsp)
 	sha256rnds2	ABEF, CDGH		/* rounds 4i, 4i + 1 */
-	pshufd		$0x0e, WK, WK		/* words 2 and 3 down */
+	movq		16 * \i + 8(%rsp), WK	/* words 2 and 3 */
 	sha256rnds2	CDGH, ABEF		/* rounds 4i + 2, 4i + 3 */
 .endm
 
@@ -109,6 +119,7 @@ sha256_blocks_sha_ni:
 	orq	$(CR4_OSFXSR | CR4_OSXMMEXCPT), %rax
 	movq	%rax, %cr4
 #endif
+	subq	$FRAME, %rsp
 
 	/*
 	 * hash[] holds a, b, c, d, e, f, g, h from the lowest address; the
@@ -176,6 +187,7 @@ sha256_blocks_sha_ni:
 	pxor	%xmm8, %xmm8
 	pxor	%xmm9, %xmm9
 	pxor	%xmm10, %xmm10
+	addq	$FRAME, %rsp
 #ifndef PURGATORY_HOST
 	movq	%r9, %cr4
 	movq	%r8, %cr0
