@@ -39,6 +39,10 @@ FIXTURES = {
                    "\tcall .Lsha_ni_entry\n\tret\n\t.size sneaky, . - sneaky\n"
                    "\t.section .rodata\n")]},
         (), "simd-dispatch", "'call 0x"),
+    "dispatch-under-another-name": (
+        {SHA256_C: [('#include "string.h"\n',
+                     '#include "string.h"\n#define sha256_blocks sha256_choose\n')]},
+        (), "simd-dispatch", "dispatch function 'sha256_blocks' must be one"),
     "dispatch-without-cpuid": (
         {SHA256_C: [("purgatory_sha256_path = sha256_cpu_path();",
                      "purgatory_sha256_path = SHA256_PATH_SHA_NI;")]},

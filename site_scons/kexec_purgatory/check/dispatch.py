@@ -89,29 +89,40 @@ def check_simd_dispatch(obj):
                           f"symbol with a size (found {len(found)})",
                           symbol=name)
             continue
-        section = obj.section_of(found[0])
-        if section is None or section not in obj.exec_sections:
+        index = _section_index(obj, found[0])
+        if index is None:
             yield Problem(f"SIMD function '{name}' is not in loaded code",
                           symbol=name)
             continue
         start = found[0]["st_value"]
-        functions[name] = (obj.sections.index(section), start,
-                           start + found[0]["st_size"])
+        functions[name] = (index, start, start + found[0]["st_size"])
     if not functions:
         return
     dispatch_name = obj.abi.SIMD_DISPATCH
     dispatch = _function_symbols(obj, dispatch_name)
-    if len(dispatch) != 1 or not dispatch[0]["st_size"]:
+    if len(dispatch) != 1 or not dispatch[0]["st_size"] or \
+            _section_index(obj, dispatch[0]) is None:
         yield Problem(f"dispatch function '{dispatch_name}' must be one "
-                      f"function symbol with a size (found {len(dispatch)}): "
+                      f"function symbol with a size in loaded code (found "
+                      f"{len(dispatch)}): "
                       f"nothing else may reference {', '.join(functions)}",
                       symbol=dispatch_name)
         return
-    dispatch_section = obj.sections.index(obj.section_of(dispatch[0]))
+    dispatch_section = _section_index(obj, dispatch[0])
     d_start = dispatch[0]["st_value"]
     d_range = (dispatch_section, d_start, d_start + dispatch[0]["st_size"])
     yield from _check_code(obj, rules, functions, dispatch_name, d_range)
     yield from _check_relocations(obj, functions, dispatch_name, d_range)
+
+
+def _section_index(obj, symbol):
+    """The index of the loaded executable section holding ``symbol``, or
+    None (undefined, absolute, data, not loaded)."""
+    index = symbol["st_shndx"]
+    if isinstance(index, int) and 0 < index < len(obj.sections) and \
+            any(obj.sections[index] is s for s in obj.exec_sections):
+        return index
+    return None
 
 
 def _inside(where, ranges):
