@@ -33,6 +33,9 @@
 
 #define __packed	__attribute__((__packed__))
 #define __section(name)	__attribute__((__section__(name)))
+#define __always_inline	inline __attribute__((__always_inline__))
+#define __noinline	__attribute__((__noinline__))
+#define __target(isa)	__attribute__((__target__(isa)))
 
 #endif /* __ASSEMBLY__ */
 

@@ -11,6 +11,14 @@
  * schedule; rotates gcc turns into single ror instructions, nested so that
  * each Sigma costs three of them; big-endian loads via __builtin_bswap32;
  * whole 64-byte blocks hashed straight from the input, without a copy.
+ *
+ * The same rounds are built twice: for baseline x86-64 and, with
+ * target("bmi2,movbe"), for CPUs with rorx (a rotate that does not overwrite
+ * its source, so fewer register copies) and movbe. Unless SHA256_GENERIC_ONLY
+ * is defined (SHA256=generic), sha256_blocks() asks CPUID once which the CPU
+ * can run; with SHA256_SHA_NI defined (SHA256=auto, which also links
+ * arch/x86/sha256-ni.S and tells the checker) it uses the SHA extensions
+ * where the CPU has them.
  */
 #include "sha256.h"
 #include "string.h"
@@ -156,8 +164,12 @@ static inline u32 small_sigma1(u32 x)
 		ROUND(b, c, d, e, f, g, h, a, (t) + 7, msg);		\
 	} while (0)
 
-/* Compress nblocks (at least one) whole 64-byte blocks into hash[]. */
-static void sha256_blocks(u32 hash[8], const u8 *p, size_t nblocks)
+/*
+ * Compress nblocks (at least one) whole 64-byte blocks into hash[]: the
+ * rounds of both general-register paths, inlined into each.
+ */
+static __always_inline void sha256_rounds(u32 hash[8], const u8 *p,
+					  size_t nblocks)
 {
 	u32 a = hash[0], b = hash[1], c = hash[2], d = hash[3];
 	u32 e = hash[4], f = hash[5], g = hash[6], h = hash[7];
@@ -187,6 +199,118 @@ static void sha256_blocks(u32 hash[8], const u8 *p, size_t nblocks)
 		p += SHA256_BLOCK_SIZE;
 	} while (--nblocks);
 }
+
+/* The baseline path: what every x86-64 CPU runs. */
+static __noinline void sha256_blocks_generic(u32 hash[8], const u8 *p,
+					     size_t nblocks)
+{
+	sha256_rounds(hash, p, nblocks);
+}
+
+__section(".data")
+u8 purgatory_sha256_path = SHA256_PATH_UNCHOSEN;
+
+#ifdef SHA256_GENERIC_ONLY
+
+static void sha256_blocks(u32 hash[8], const u8 *p, size_t nblocks)
+{
+	purgatory_sha256_path = SHA256_PATH_GENERIC;
+	sha256_blocks_generic(hash, p, nblocks);
+}
+
+#else /* !SHA256_GENERIC_ONLY */
+
+/*
+ * The BMI2 path: the same C, compiled for a CPU with rorx (and movbe, a
+ * load and byte swap in one, which every CPU with BMI2 so far also has:
+ * both are checked). It touches general registers only, so there is no
+ * state to enable.
+ */
+static __noinline __target("bmi2,movbe") void sha256_blocks_bmi2(u32 hash[8],
+							     const u8 *p,
+							     size_t nblocks)
+{
+	sha256_rounds(hash, p, nblocks);
+}
+
+#ifdef SHA256_SHA_NI
+#define IS_ENABLED_SHA_NI	1
+#else
+#define IS_ENABLED_SHA_NI	0
+#endif
+
+/* CPUID bits, from the Intel SDM vol. 2A, "CPUID". */
+#define CPUID_1_EDX_SSE2	(1u << 26)
+#define CPUID_1_ECX_SSSE3	(1u << 9)	/* pshufb, palignr */
+#define CPUID_1_ECX_SSE4_1	(1u << 19)	/* pblendw */
+#define CPUID_1_ECX_MOVBE	(1u << 22)
+#define CPUID_7_EBX_BMI2	(1u << 8)
+#define CPUID_7_EBX_SHA		(1u << 29)
+
+struct cpuid_regs {
+	u32 eax, ebx, ecx, edx;
+};
+
+static __always_inline void cpuid(u32 leaf, u32 subleaf,
+				  struct cpuid_regs *r)
+{
+	__asm__ __volatile__ ("cpuid"
+			      : "=a" (r->eax), "=b" (r->ebx), "=c" (r->ecx),
+				"=d" (r->edx)
+			      : "0" (leaf), "2" (subleaf));
+}
+
+/*
+ * The best path this CPU runs. Every x86-64 CPU has leaf 1; leaf 7 exists
+ * when leaf 0 says so. The SHA-NI code also needs SSE2, SSSE3 and SSE4.1.
+ */
+static __always_inline u8 sha256_cpu_path(void)
+{
+	const u32 sse = CPUID_1_ECX_SSSE3 | CPUID_1_ECX_SSE4_1;
+	struct cpuid_regs id0, id1, id7;
+
+	cpuid(0, 0, &id0);
+	if (id0.eax < 7)
+		return SHA256_PATH_GENERIC;
+	cpuid(1, 0, &id1);
+	cpuid(7, 0, &id7);
+	if (IS_ENABLED_SHA_NI && (id7.ebx & CPUID_7_EBX_SHA) &&
+	    (id1.edx & CPUID_1_EDX_SSE2) && (id1.ecx & sse) == sse)
+		return SHA256_PATH_SHA_NI;
+	if ((id7.ebx & CPUID_7_EBX_BMI2) && (id1.ecx & CPUID_1_ECX_MOVBE))
+		return SHA256_PATH_BMI2;
+	return SHA256_PATH_GENERIC;
+}
+
+/*
+ * The dispatch: the one function that may reference sha256_blocks_sha_ni
+ * (the checker proves it, see abi/x86_64.py), and only after CPUID said
+ * the CPU has the SHA extensions. The choice is made once and kept in
+ * purgatory_sha256_path; a host test may set that byte first to force a
+ * path.
+ */
+static __noinline void sha256_blocks(u32 hash[8], const u8 *p,
+				     size_t nblocks)
+{
+	if (purgatory_sha256_path == SHA256_PATH_UNCHOSEN)
+		purgatory_sha256_path = sha256_cpu_path();
+
+	switch (purgatory_sha256_path) {
+#ifdef SHA256_SHA_NI
+	case SHA256_PATH_SHA_NI:
+		sha256_blocks_sha_ni(hash, p, nblocks);
+		break;
+#endif
+	case SHA256_PATH_BMI2:
+		sha256_blocks_bmi2(hash, p, nblocks);
+		break;
+	default:
+		sha256_blocks_generic(hash, p, nblocks);
+		break;
+	}
+}
+
+#endif /* SHA256_GENERIC_ONLY */
 
 void sha256_init(struct sha256_state *state)
 {

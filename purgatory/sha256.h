@@ -18,6 +18,24 @@ struct sha256_state {
 	u8 buf[SHA256_BLOCK_SIZE];	/* the unfinished block */
 };
 
+/*
+ * The compression function the purgatory hashed with, left in its data
+ * (purgatory_sha256_path, one byte) so that a test can read from the
+ * machine which path a kexec took. Zero until the first block is hashed.
+ */
+#define SHA256_PATH_UNCHOSEN	0
+#define SHA256_PATH_GENERIC	1	/* general registers, baseline x86-64 */
+#define SHA256_PATH_BMI2	2	/* general registers, rorx */
+#define SHA256_PATH_SHA_NI	3	/* SHA extensions, SSE enabled briefly */
+
+extern u8 purgatory_sha256_path;
+
+/*
+ * The SHA-NI compression function (arch/x86/sha256-ni.S): SSE code, called
+ * only by sha256.c's dispatch after CPUID said the CPU has it.
+ */
+void sha256_blocks_sha_ni(u32 hash[8], const u8 *p, size_t nblocks);
+
 void sha256_init(struct sha256_state *state);
 void sha256_update(struct sha256_state *state, const void *data, size_t len);
 void sha256_final(struct sha256_state *state,

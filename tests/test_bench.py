@@ -16,7 +16,9 @@ from conftest import REPO
 
 FIGURES = ("clean_build_ratio", "null_build_ratio", "null_build_vs_make",
            "embed_throughput_ratio", "embed_compile_ratio",
-           "sha256_insn_per_byte", "sha256_native_ratio", "check_ms",
+           "sha256_insn_per_byte", "sha256_insn_per_byte_bmi2",
+           "sha256_vs_linux_ratio", "sha256_kexec_ms_saved",
+           "sha256_native_mbps", "kexec_boot_ratio", "check_ms",
            "kernel_clean_build_ratio", "kernel_null_build_ratio",
            "kernel_null_build_ms")
 

@@ -80,6 +80,10 @@ def test_second_run_rebuilds_nothing_and_says_so(tree):
      ["  AS      build/arch/x86/entry64.o"]),
     ("ARRAY_SYMBOL=my_purgatory", ["  BIN2C   build/kexec-purgatory.c"],
      ["  LD      build/purgatory.ro"]),
+    ("SHA256=generic", ["  CC      build/purgatory/sha256.o",
+                        "  LD      build/purgatory.ro",
+                        "  CHECK   build/purgatory.ro"],
+     ["  AS      build/arch/x86/sha256-ni.o"]),
 ])
 def test_changing_a_variable_rebuilds_exactly_what_depends_on_it(
         tree, change, rebuilt, kept):
@@ -162,7 +166,8 @@ def test_cachedir_that_is_a_file_is_one_line_naming_cachedir(tree):
     assert lines == ["scons: *** CACHEDIR: a-file is not a directory  Stop."], result.stderr
 
 
-@pytest.mark.parametrize("argument", ["CODE_MODEL=", "CODE_MODEL=kernel", "V=maybe"])
+@pytest.mark.parametrize("argument", ["CODE_MODEL=", "CODE_MODEL=kernel", "V=maybe",
+                                      "SHA256=sha-ni"])
 def test_bad_choice_or_yes_no_value_is_one_line_naming_the_variable(tree, argument):
     result = run_scons(tree, argument, check=False)
     assert result.returncode == 2
@@ -183,7 +188,7 @@ def test_help_lists_every_variable(tree):
     assert "SCons Options:" not in out    # that list is scons -H's
     assert out.lstrip().startswith("CROSS_COMPILE: ")
     for name in ("CROSS_COMPILE", "CC", "LD", "OBJCOPY", "CFLAGS", "CPPFLAGS",
-                 "CODE_MODEL", "V", "O", "PREFIX", "DESTDIR"):
+                 "CODE_MODEL", "SHA256", "V", "O", "PREFIX", "DESTDIR"):
         assert f"\n{name}: " in out, name
 
 
@@ -214,3 +219,18 @@ def test_new_version_of_any_package_module_reruns_every_python_step(tree, module
     for line in PYTHON_STEPS:
         assert line in out, (module, out)
     assert not any(line.startswith(("  CC ", "  AS ", "  LD ")) for line in out)
+
+
+def test_sha256_generic_builds_no_simd_and_passes_the_checker_without_dispatch(tree):
+    from kexec_purgatory.check import check_file
+    result = run_scons(tree, "SHA256=generic", "V=1")
+    assert "sha256-ni" not in result.stdout
+    assert "--simd 'none'" in result.stdout
+    ro = tree / "build" / "purgatory.ro"
+    assert [f.text() for f in check_file(str(ro), simd="none")] == []
+
+
+def test_sha256_auto_is_checked_with_its_dispatched_simd(tree):
+    result = run_scons(tree, "V=1")
+    assert "--simd 'dispatched'" in result.stdout
+    assert "arch/x86/sha256-ni.S" in result.stdout

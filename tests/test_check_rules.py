@@ -203,7 +203,10 @@ def test_defect_is_refused_with_rule_id_and_culprit(tmp_path, monkeypatch, name)
 
 
 def test_every_rule_has_a_failing_fixture():
-    covered = {fixture[2] for fixture in FIXTURES.values()}
+    # simd-dispatch applies to this tree's own purgatory (--simd
+    # dispatched): its fixtures break that purgatory, not the minimal one.
+    from test_check_simd_dispatch import RULES_COVERED
+    covered = {fixture[2] for fixture in FIXTURES.values()} | RULES_COVERED
     assert covered == {rule.id for rule in RULES}
 
 

@@ -242,3 +242,44 @@ def test_instruction_limit_below_one_is_bad_input_and_suffixes_are_understood(bu
     assert short.returncode == 1
     assert json.loads(short.stdout)["message"] == \
         "did not reach the kernel entry within 1024 instructions"
+
+
+# The SHA-256 paths: the CPU model decides what CPUID reports, so the
+# dispatch takes the baseline path on qemu64 and the BMI2 one on Haswell
+# (no Unicorn model reports SHA-NI; the boot test runs that path).
+@pytest.mark.parametrize("model", CODE_MODELS)
+@pytest.mark.parametrize("cpu, path", [("baseline", "generic"), ("bmi2", "bmi2")])
+def test_each_cpu_model_runs_its_sha256_path_to_the_kernel(built, model, cpu, path):
+    result = run(built(model) / "purgatory.ro", cpu=cpu)
+    assert_entered(result)
+    assert (result.cpu, result.sha256_path) == (cpu, path)
+
+
+@pytest.mark.parametrize("cpu, path", [("baseline", "generic"), ("bmi2", "bmi2")])
+def test_each_sha256_path_refuses_a_corrupted_segment(built, cpu, path):
+    result = run(built("pic") / "purgatory.ro", corruption=("initrd", 3000),
+                 cpu=cpu)
+    assert result.outcome == emulator.REFUSED, result.message
+    assert result.sha256_path == path
+
+
+def test_bmi2_path_runs_fewer_instructions_than_the_baseline(built):
+    path = built("pic") / "purgatory.ro"
+    baseline, bmi2 = (run(path, cpu=cpu).instructions_per_byte
+                      for cpu in ("baseline", "bmi2"))
+    assert bmi2 < baseline - 3
+
+
+def test_generic_build_takes_the_baseline_path_even_with_bmi2(tmp_path):
+    from conftest import copy_tree, run_scons
+    root = copy_tree(tmp_path / "tree")
+    run_scons(root, "SHA256=generic")
+    result = run(root / "build" / "purgatory.ro", cpu="bmi2")
+    assert_entered(result)
+    assert result.sha256_path == "generic"
+
+
+def test_cpu_models_are_x86_64_only_and_named(built):
+    path = built("pic") / "purgatory.ro"
+    with pytest.raises(UserError, match="--cpu: unknown CPU model 'sha-ni'"):
+        run(path, cpu="sha-ni")

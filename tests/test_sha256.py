@@ -1,23 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The purgatory's own SHA-256 (purgatory/sha256.c) against Python's hashlib.
+"""The purgatory's own SHA-256 against Python's hashlib, on every path.
 
-The sources are built for the host with the purgatory's own C flags into a
-shared library with no libc (-nostdlib -Wl,-z,defs): whatever sha256.c needs
-beyond itself must come from purgatory/string.c, exactly as in the purgatory.
-A small wrapper, compiled with it, feeds the data in pieces.
+The sources (purgatory/sha256.c, arch/x86/sha256-ni.S) are built for the
+host with the purgatory's own flags into a shared library with no libc
+(-nostdlib -Wl,-z,defs): whatever they need beyond themselves must come
+from purgatory/string.c, exactly as in the purgatory. A small wrapper feeds
+the data in pieces, with purgatory_sha256_path set first to force a path
+(generic, bmi2, sha-ni) or left 0 for the CPUID dispatch to choose. A path
+this machine's CPU cannot run is skipped, naming the missing CPU flag.
 """
 
 import ctypes
 import hashlib
 import random
-import subprocess
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, host_gcc
-from kexec_purgatory.build import flags
+import tree_purgatory
+from kexec_purgatory.abi.x86_64 import SHA256_PATH_CPU_FLAGS
 
 WRAPPER = r"""
 #include "sha256.h"
@@ -25,22 +27,26 @@ WRAPPER = r"""
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Hash data in pieces ending at cuts[0] <= cuts[1] <= ... <= cuts[n - 1]. */
-EXPORT void sha256_in_pieces(const u8 *data, const size_t *cuts, size_t n,
-			     u8 *digest);
+/* Hash data in pieces ending at cuts[0] <= cuts[1] <= ... <= cuts[n - 1]
+ * on the given path (0: CPUID's choice); returns the path taken. */
+EXPORT int sha256_in_pieces(const u8 *data, const size_t *cuts, size_t n,
+			    u8 *digest, int path);
 EXPORT int purgatory_memcmp(const void *a, const void *b, size_t len);
 
-void sha256_in_pieces(const u8 *data, const size_t *cuts, size_t n, u8 *digest)
+int sha256_in_pieces(const u8 *data, const size_t *cuts, size_t n, u8 *digest,
+		     int path)
 {
 	struct sha256_state state;
 	size_t i, done = 0;
 
+	purgatory_sha256_path = path;
 	sha256_init(&state);
 	for (i = 0; i < n; i++) {
 		sha256_update(&state, data + done, cuts[i] - done);
 		done = cuts[i];
 	}
 	sha256_final(&state, digest);
+	return purgatory_sha256_path;
 }
 
 int purgatory_memcmp(const void *a, const void *b, size_t len)
@@ -48,6 +54,66 @@ int purgatory_memcmp(const void *a, const void *b, size_t len)
 	return memcmp(a, b, len);
 }
 """
+
+# The CPU flags (/proc/cpuinfo) each forced path needs, as the dispatch
+# checks them with CPUID.
+NEEDS = SHA256_PATH_CPU_FLAGS
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def best_path(flags):
+    for path in ("sha-ni", "bmi2"):
+        if set(NEEDS[path]) <= flags:
+            return path
+    return "generic"
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory):
+    """The host build of sha256.c + string.c + sha256-ni.S + the wrapper."""
+    lib = tree_purgatory.host_library(tmp_path_factory.mktemp("sha256-host"),
+                                      WRAPPER)
+    lib.sha256_in_pieces.argtypes = [ctypes.c_void_p,
+                                     ctypes.POINTER(ctypes.c_size_t),
+                                     ctypes.c_size_t, ctypes.c_char_p,
+                                     ctypes.c_int]
+    lib.sha256_in_pieces.restype = ctypes.c_int
+    lib.purgatory_memcmp.argtypes = [ctypes.c_char_p, ctypes.c_char_p,
+                                     ctypes.c_size_t]
+    lib.purgatory_memcmp.restype = ctypes.c_int
+    return lib
+
+
+@pytest.fixture(params=sorted(NEEDS))
+def path(request):
+    """Each path, skipped where this CPU lacks what it needs."""
+    missing = [f for f in NEEDS[request.param] if f not in cpu_flags()]
+    if missing:
+        pytest.skip(f"this CPU cannot run the {request.param} path "
+                    f"(no {', '.join(missing)} in /proc/cpuinfo)")
+    return request.param
+
+
+def purgatory_sha256(lib, data, cuts=(), offset=0, path="generic"):
+    """Digest of ``data`` fed in pieces ending at ``cuts``, read from a
+    buffer where it starts ``offset`` bytes in (to vary its alignment)."""
+    ends = sorted(cuts) + [len(data)]
+    buffer = ctypes.create_string_buffer(bytes(offset) + data, offset + len(data))
+    digest = ctypes.create_string_buffer(32)
+    forced = tree_purgatory.PATHS[path]
+    taken = lib.sha256_in_pieces(ctypes.addressof(buffer) + offset,
+                                 (ctypes.c_size_t * len(ends))(*ends),
+                                 len(ends), digest, forced)
+    assert not forced or taken == forced
+    return digest.raw
+
 
 NIST_MESSAGES = {
     "empty": b"",
@@ -59,58 +125,42 @@ NIST_MESSAGES = {
 }
 
 
-@pytest.fixture(scope="session")
-def library(tmp_path_factory):
-    """The host build of sha256.c + string.c + the wrapper, loaded."""
-    tmp = tmp_path_factory.mktemp("sha256-host")
-    wrapper = tmp / "wrapper.c"
-    wrapper.write_text(WRAPPER)
-    so = tmp / "libpurgatory_sha256.so"
-    subprocess.run(
-        [host_gcc(), *flags.purgatory_cflags("pic"), "-Werror",
-         f"-I{REPO / 'purgatory'}", "-shared", "-nostdlib", "-Wl,-z,defs",
-         "-o", str(so), str(wrapper), str(REPO / "purgatory" / "sha256.c"),
-         str(REPO / "purgatory" / "string.c")],
-        check=True, capture_output=True, text=True)
-    lib = ctypes.CDLL(str(so))
-    lib.sha256_in_pieces.argtypes = [ctypes.c_void_p,
-                                     ctypes.POINTER(ctypes.c_size_t),
-                                     ctypes.c_size_t, ctypes.c_char_p]
-    lib.sha256_in_pieces.restype = None
-    lib.purgatory_memcmp.argtypes = [ctypes.c_char_p, ctypes.c_char_p,
-                                     ctypes.c_size_t]
-    lib.purgatory_memcmp.restype = ctypes.c_int
-    return lib
-
-
-def purgatory_sha256(lib, data, cuts=(), offset=0):
-    """Digest of ``data`` fed in pieces ending at ``cuts``, read from a
-    buffer where it starts ``offset`` bytes in (to vary its alignment)."""
-    ends = sorted(cuts) + [len(data)]
-    buffer = ctypes.create_string_buffer(bytes(offset) + data, offset + len(data))
-    digest = ctypes.create_string_buffer(32)
-    lib.sha256_in_pieces(ctypes.addressof(buffer) + offset,
-                         (ctypes.c_size_t * len(ends))(*ends), len(ends), digest)
-    return digest.raw
-
-
 @pytest.mark.parametrize("message", NIST_MESSAGES.values(), ids=NIST_MESSAGES)
-def test_nist_messages_hash_like_hashlib(library, message):
-    assert purgatory_sha256(library, message) == hashlib.sha256(message).digest()
+def test_nist_messages_hash_like_hashlib(library, path, message):
+    assert (purgatory_sha256(library, message, path=path)
+            == hashlib.sha256(message).digest())
 
 
-def test_every_length_from_0_to_300_hashes_like_hashlib(library):
+def test_every_length_from_0_to_300_hashes_like_hashlib(library, path):
     rng = random.Random(20261125)
     for length in range(301):
         data = rng.randbytes(length)
-        assert purgatory_sha256(library, data) == hashlib.sha256(data).digest(), length
+        assert (purgatory_sha256(library, data, path=path)
+                == hashlib.sha256(data).digest()), length
 
 
-def test_input_at_any_alignment_hashes_like_hashlib(library):
+def test_random_buffers_up_to_1_mib_hash_like_hashlib(library, path):
+    rng = random.Random(16)
+    for length in [1 << 20, (1 << 20) - 1, *(rng.randrange(1 << 20) for _ in range(6))]:
+        data = rng.randbytes(length)
+        assert (purgatory_sha256(library, data, path=path)
+                == hashlib.sha256(data).digest()), length
+
+
+def test_input_at_every_alignment_0_to_63_hashes_like_hashlib(library, path):
     data = random.Random(7).randbytes(1000)
-    for offset in range(8):
-        assert (purgatory_sha256(library, data, offset=offset)
+    for offset in range(64):
+        assert (purgatory_sha256(library, data, offset=offset, path=path)
                 == hashlib.sha256(data).digest()), offset
+
+
+def test_dispatch_takes_the_best_path_this_cpu_has(library):
+    data = b"x" * 200
+    digest = ctypes.create_string_buffer(32)
+    taken = library.sha256_in_pieces(data, (ctypes.c_size_t * 1)(len(data)), 1,
+                                     digest, tree_purgatory.PATHS["auto"])
+    assert taken == tree_purgatory.PATHS[best_path(cpu_flags())]
+    assert digest.raw == hashlib.sha256(data).digest()
 
 
 @st.composite
@@ -132,7 +182,10 @@ def data_and_cuts(draw):
 @given(data_and_cuts())
 def test_updates_split_at_arbitrary_points_hash_like_one_update(library, case):
     data, cuts = case
-    assert purgatory_sha256(library, data, cuts) == hashlib.sha256(data).digest()
+    for path in sorted(NEEDS):
+        if set(NEEDS[path]) <= cpu_flags():
+            assert (purgatory_sha256(library, data, cuts, path=path)
+                    == hashlib.sha256(data).digest()), path
 
 
 @given(st.binary(max_size=40), st.binary(max_size=40))

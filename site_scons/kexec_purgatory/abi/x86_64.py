@@ -220,3 +220,30 @@ STATE_SAVE_CLASS = "x87/SSE state"
 # Widest wins when one instruction touches several classes.
 CLASS_RANK = {"x87": 1, "MMX": 2, STATE_SAVE_CLASS: 3, "SSE": 3, "AVX": 4,
               "AVX-512": 5}
+
+# --- The dispatched SIMD path (this tree's purgatory, SHA256=auto) ---------
+# Checked with `check --simd dispatched` only (this tree's build step); every
+# other purgatory, Linux's own included, keeps "no SIMD at all". Then the
+# fpu-simd rule accepts instructions of these classes inside these functions
+# (purgatory/sha256.h, arch/x86/sha256-ni.S), and the simd-dispatch rule
+# proves they are reached only through SIMD_DISPATCH: every direct call or
+# jump, RIP-relative address and relocation that lands in one of them comes
+# from the dispatch (or from inside the function), no code falls through into
+# one, the dispatch runs SIMD_FEATURE_TEST (CPUID) and each function writes
+# SIMD_ENABLE (CR4: OSFXSR) before its first SIMD instruction and after its
+# last one (the restore).
+SIMD_FUNCTIONS = {"sha256_blocks_sha_ni": ("SSE",)}
+SIMD_DISPATCH = "sha256_blocks"
+SIMD_FEATURE_TEST = "cpuid"
+SIMD_ENABLE = "cr4"
+
+# Where this tree's purgatory leaves the SHA-256 path it took (one byte in
+# .data, purgatory/sha256.h): the emulator reports it, a boot test can read
+# it from the machine. Not part of the kernel's contract: other purgatories
+# have no such symbol.
+SHA256_PATH_SYMBOL = "purgatory_sha256_path"
+SHA256_PATHS = ("unchosen", "generic", "bmi2", "sha-ni")
+# What each path needs of the CPU, as /proc/cpuinfo names the CPUID bits
+# the dispatch tests (purgatory/sha256.c, sha256_cpu_path()).
+SHA256_PATH_CPU_FLAGS = {"generic": (), "bmi2": ("bmi2", "movbe"),
+                         "sha-ni": ("sha_ni", "sse2", "ssse3", "sse4_1")}

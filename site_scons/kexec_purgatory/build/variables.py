@@ -38,6 +38,9 @@ _ALL = (
     Variable("CODE_MODEL", "pic: -fpic -mcmodel=small -fvisibility=hidden "
              "(Linux since 2024); large: -mcmodel=large -fno-pic", "pic",
              kind="enum", allowed=("pic", "large")),
+    Variable("SHA256", "auto: the purgatory picks its SHA-256 with CPUID "
+             "(SHA-NI, BMI2, baseline); generic: baseline x86-64 only, no "
+             "CPUID, no SSE", "auto", kind="enum", allowed=("auto", "generic")),
     Variable("ARRAY_SYMBOL", "name of the embedded byte array",
              "kexec_purgatory"),
     Variable("SIZE_SYMBOL", "name of the embedded size variable",

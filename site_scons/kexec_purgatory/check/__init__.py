@@ -14,6 +14,7 @@ from ..files import read_bytes
 from .elfobject import ElfObject
 from .finding import ERROR, WARNING, Finding, Problem
 from .header import header_problems, other_byte_order, table_problems
+from .instructions import DISPATCHED, NONE, SIMD_MODES
 from .. import abi as contracts
 from .rules import (ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID,
                     UNCHECKED_MACHINE_RULE)
@@ -22,14 +23,22 @@ from .rules import (ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID,
 # a vectorised loop alone gives hundreds of SIMD instructions.
 MAX_FINDINGS_PER_RULE = 10
 
-__all__ = ["ABIS", "ERROR", "KERNEL_ABI", "RULES", "RULES_BY_ID", "WARNING",
+__all__ = ["ABIS", "DISPATCHED", "NONE", "SIMD_MODES", "ERROR", "KERNEL_ABI", "RULES", "RULES_BY_ID", "WARNING",
            "Finding", "check_elf", "check_file", "exit_status"]
 
 
-def check_elf(data, name, abi=KERNEL_ABI):
-    """Findings for the ELF object ``data``; ``name`` is how to call it."""
+def check_elf(data, name, abi=KERNEL_ABI, simd=DISPATCHED):
+    """Findings for the ELF object ``data``; ``name`` is how to call it.
+    ``simd``: DISPATCHED (SIMD only in the ABI's SIMD functions, proven
+    reached through the CPUID dispatch, see check/dispatch.py: this tree's
+    SHA-NI path; an object without those functions gets no exemption) or
+    NONE (no SIMD at all, as the SCons tool checks every other tree's
+    purgatory, kernel mode's included)."""
     if abi not in ABIS:
         raise UserError(f"unknown ABI '{abi}' (known: {', '.join(ABIS)})")
+    if simd not in SIMD_MODES:
+        raise UserError(f"unknown SIMD mode '{simd}' (known: "
+                        f"{', '.join(SIMD_MODES)})")
     elf = parse_elf(data, name)
     with damaged_elf_is_user_error(name):
         problems = header_problems(elf, data)
@@ -49,6 +58,7 @@ def check_elf(data, name, abi=KERNEL_ABI):
                 f"knows the {contracts.ARCHITECTURES[machine].NAME} contract "
                 "only; only the ELF header was checked")])
         obj = ElfObject(elf, data, name)
+        obj.simd = simd
         problems = table_problems(obj)
         if problems:
             return _findings(name, HEADER_RULE, problems)
@@ -59,8 +69,8 @@ def check_elf(data, name, abi=KERNEL_ABI):
         return findings
 
 
-def check_file(path, abi=KERNEL_ABI):
-    return check_elf(read_bytes(path), path, abi)
+def check_file(path, abi=KERNEL_ABI, simd=DISPATCHED):
+    return check_elf(read_bytes(path), path, abi, simd)
 
 
 def exit_status(findings, strict=False):

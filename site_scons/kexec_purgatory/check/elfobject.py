@@ -43,6 +43,8 @@ class Relocation:
 class ElfObject:
     """A parsed object; construct it only after the header rule passed."""
 
+    simd = "none"       # the checker's --simd mode (check_elf sets it)
+
     def __init__(self, elf, data, name):
         self.elf = elf
         self.data = data

@@ -20,6 +20,29 @@ import capstone
 
 from .finding import Problem
 
+# --simd: "none", no SIMD/x87 anywhere (every purgatory but this tree's);
+# "dispatched", the ABI's SIMD_FUNCTIONS may hold their classes (this tree's
+# SHA256=auto build; the simd-dispatch rule proves how they are reached).
+NONE = "none"
+DISPATCHED = "dispatched"
+SIMD_MODES = (NONE, DISPATCHED)
+
+
+def simd_functions(abi):
+    """{name: allowed classes} of the ABI's dispatched SIMD functions."""
+    return getattr(abi, "SIMD_FUNCTIONS", {})
+
+
+def allowed_simd(obj, section_index):
+    """[(start, end, classes)] of the section's code where --simd
+    dispatched lets SIMD stand: the ABI's SIMD functions, by symbol."""
+    if getattr(obj, "simd", NONE) != DISPATCHED:
+        return []
+    wanted = simd_functions(obj.abi)
+    return [(s["st_value"], s["st_value"] + s["st_size"], wanted[s.name])
+            for s in obj.symbols
+            if s.name in wanted and s["st_shndx"] == section_index
+            and s["st_info"]["type"] == "STT_FUNC"]
 
 
 class Classifier:
@@ -192,6 +215,7 @@ def check_instructions(obj):
             continue
         code = sec.data()
         namer = function_namer(obj, index)
+        allowed = allowed_simd(obj, index)
         for start, end in code_ranges(obj, index, len(code)):
             md.detail = False
             skipped = []
@@ -204,7 +228,8 @@ def check_instructions(obj):
             for address, size in found:
                 for insn in md.disasm(code[address:address + size], address, 1):
                     kind = rules.kind(insn)
-                    if kind:
+                    if kind and not any(lo <= address < hi and kind in classes
+                                        for lo, hi, classes in allowed):
                         yield _problem(sec.name, insn, kind, namer(address),
                                        rules.advice)
 

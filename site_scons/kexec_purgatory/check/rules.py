@@ -8,7 +8,7 @@ on them, and docs/checker-rules.md documents each one. Never rename one.
 import dataclasses
 from typing import Callable, Optional
 
-from . import instructions, relocations, sections, symbols
+from . import dispatch, instructions, relocations, sections, symbols
 from .finding import ERROR, WARNING
 
 KERNEL_ABI = "kernel"
@@ -81,6 +81,11 @@ RULES = (
          "a purgatory taken as free of the instructions fpu-simd forbids "
          "when this capstone could not decode them (capstone 4: no RISC-V, "
          "no s390x vector facility)", instructions.check_decoder),
+    Rule("simd-dispatch", ERROR,
+         "SIMD code run without asking CPUID first, or with SSE still off: "
+         "a #UD and a hung kexec on a CPU without the extension (checked "
+         "with --simd dispatched, this tree's SHA256=auto build, only)",
+         dispatch.check_simd_dispatch),
     Rule("size-budget", WARNING, "a purgatory growing without anyone noticing",
          sections.check_size),
     Rule("dead-weight", WARNING,

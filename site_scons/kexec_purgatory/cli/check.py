@@ -32,6 +32,17 @@ def add_arguments(parser):
                         help="print the findings as a JSON list")
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1) on warnings too")
+    parser.add_argument("--simd", choices=check.SIMD_MODES,
+                        default=check.DISPATCHED,
+                        help="'dispatched' (default): SSE allowed only in the "
+                             "ABI's SIMD functions (x86_64: this tree's "
+                             "sha256_blocks_sha_ni), which the simd-dispatch "
+                             "rule proves are reached only from the dispatch "
+                             "(sha256_blocks, which runs CPUID) and turn SSE "
+                             "on and off themselves; SIMD anywhere else is "
+                             "refused. 'none': no x87/MMX/SSE/AVX instruction "
+                             "at all (what the build checks for every tree "
+                             "but this one, kernel mode included)")
     parser.add_argument("--abi", choices=check.ABIS, default=check.KERNEL_ABI,
                         help="'kernel' (default): also check the symbols the "
                              "kernel of the object's architecture shares with "
@@ -39,10 +50,10 @@ def add_arguments(parser):
                              "loadability rules only")
 
 
-def command(source, abi):
+def command(source, abi, simd):
     """The command line of the build's CHECK step."""
     from . import command_words
-    return command_words("check", source, abi=abi)
+    return command_words("check", source, abi=abi, simd=simd)
 
 
 def run(args):
@@ -50,7 +61,7 @@ def run(args):
     status = 0
     for path in args.files:
         try:
-            found = check.check_elf(*read_object(path), args.abi)
+            found = check.check_elf(*read_object(path), args.abi, args.simd)
         except UserError as e:
             print(f"kexec-purgatory: error: {e}", file=sys.stderr)
             status = 2

@@ -5,6 +5,7 @@ import json
 import sys
 
 from ..emulate import emulator, segments
+from ..emulate.machine import CPU_MODELS
 from ..errors import UserError
 from ..formats import read_object
 from ..sizes import parse_size
@@ -60,6 +61,11 @@ def add_arguments(parser):
                              "(0x hex, K/M/G suffixes; default: "
                              f"{emulator.BASE_INSTRUCTION_LIMIT} + "
                              f"{emulator.INSTRUCTIONS_PER_BYTE_LIMIT} per byte hashed)")
+    parser.add_argument("--cpu", choices=sorted(CPU_MODELS),
+                        help="x86_64: the emulated CPU model, which decides "
+                             "what CPUID reports and what runs: baseline "
+                             "(qemu64, the default: no BMI2) or bmi2 "
+                             "(Haswell); no model has SHA-NI")
     parser.add_argument("--json", action="store_true",
                         help="print the whole result as one JSON object")
     add_entry_argument(parser)
@@ -72,6 +78,8 @@ def print_summary(result):
     per_byte = result.instructions_per_byte
     per_byte = f" ({per_byte:.2f} per byte hashed)" if per_byte is not None else ""
     print(f"instructions: {result.instructions}{per_byte}")
+    if result.sha256_path is not None:
+        print(f"SHA-256 path: {result.sha256_path} (CPU model {result.cpu})")
     print(f"{'PASS' if result.passed else 'FAIL'}: {result.message}")
 
 
@@ -90,7 +98,8 @@ def run(args):
     result = emulator.run(*read_object(args.file),
                           parse_size(args.addr, "--addr") if args.addr else None,
                           args.segments,
-                          corruption, args.entry_from, limit, args.crash)
+                          corruption, args.entry_from, limit, args.crash,
+                          args.cpu)
     if args.json:
         json.dump(result.as_dict(), sys.stdout)
         print()

@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..elf import loader
 from . import segments as seg
 from .address_space import AddressSpace, page_align
-from .machine import REACH, UC_REGISTER, UNREACHABLE, LongModeMachine
+from .machine import CPU_MODELS, DEFAULT_CPU, REACH, UC_REGISTER, UNREACHABLE, LongModeMachine
 
 X86 = abi.x86_64
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
@@ -106,6 +106,8 @@ class RunResult:
     # False where the kernel's purgatory checks no digest (powerpc): a
     # corrupted run then passes by entering, and says so.
     digest_checked: bool = True
+    cpu: str = None                 # the emulated CPU model (x86_64)
+    sha256_path: str = None         # what purgatory_sha256_path says, if any
 
     @property
     def passed(self):
@@ -327,13 +329,18 @@ def reachable(module, address):
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
-        max_instructions=None, crash=False):
+        max_instructions=None, crash=False, cpu=None):
     """Load the purgatory in ``data`` at ``address`` and run it against the
     segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
     applied after the digest was taken; ``address`` None is the middle of
     the architecture's test addresses (4 GiB + 4 KiB on x86_64). ``crash``
     plays a crash kernel's (kdump) path where the architecture's module
-    has one (``run_crash``). Returns a RunResult."""
+    has one (``run_crash``). ``cpu`` (x86_64 only) is a key of
+    machine.CPU_MODELS, what the emulated CPU reports in CPUID and runs
+    (default: baseline). Returns a RunResult."""
+    if cpu is not None and cpu not in CPU_MODELS:
+        raise UserError(f"--cpu: unknown CPU model {cpu!r} (choose one of: "
+                        f"{', '.join(CPU_MODELS)})")
     if address is None:
         address = machine_abi_of(data, name).TEST_ADDRESSES[1]
     loaded = loader.load(data, name, address, entry_from)
@@ -344,6 +351,9 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
                             f"for {loaded.abi.NAME} (it is for s390x and ppc64le)")
         return module.run_crash(loaded, spec, corruption, max_instructions)
     if loaded.abi is not X86:
+        if cpu is not None:
+            raise UserError(f"--cpu: {name} is a {loaded.abi.NAME} purgatory; "
+                            "CPU models are x86_64's only")
         return machine_of(loaded.abi, name).run(
             loaded, spec, corruption, max_instructions)
     space = AddressSpace(X86.IDENTITY_MAP_LIMIT, PAGE_SIZE)
@@ -364,7 +374,7 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
             f"segment {s.name}" for s in segments if s.size), "the kernel's page"]):
         if address + len(data) > REACH:
             raise UserError(f"{name}: {what} at {address:#x}: {UNREACHABLE}")
-    machine = LongModeMachine(blobs, space)
+    machine = LongModeMachine(blobs, space, cpu or DEFAULT_CPU)
     machine.set_registers(starting_register_values())
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
@@ -380,4 +390,18 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         _judge_arrival(machine, result)
     else:
         result.registers = machine.registers()
+    result.cpu = cpu or DEFAULT_CPU
+    result.sha256_path = _sha256_path(machine, loaded)
     return result
+
+
+def _sha256_path(machine, loaded):
+    """The SHA-256 path this tree's purgatory says it took (None for a
+    purgatory without the symbol)."""
+    try:
+        address = loaded.symbol_address(X86.SHA256_PATH_SYMBOL)
+    except UserError:
+        return None
+    value = machine.uc.mem_read(address, 1)[0]
+    return (X86.SHA256_PATHS[value] if value < len(X86.SHA256_PATHS)
+            else f"unknown ({value})")

@@ -71,6 +71,14 @@ KERNEL_DS = X86.KERNEL_DS
 # null, null, 64-bit code (0x10), flat data (0x18), as Linux's GDT has them.
 OLD_KERNEL_GDT = struct.pack("<4Q", 0, 0, 0x00af9b000000ffff, 0x00cf93000000ffff)
 
+# The CPU models a run may ask for, by what they can run: Unicorn's qemu64
+# (its default for 64-bit mode) has neither BMI2 nor SHA; Haswell has BMI2
+# and MOVBE. No model of Unicorn 2.1 reports SHA in CPUID (its TCG has no
+# SHA-NI; sha256rnds2 is an invalid instruction), so a purgatory
+# dispatching by CPUID never takes that path here.
+CPU_MODELS = {"baseline": x86.UC_CPU_X86_QEMU64, "bmi2": x86.UC_CPU_X86_HASWELL}
+DEFAULT_CPU = "baseline"
+
 UC_REGISTER = {name: getattr(x86, f"UC_X86_REG_{name.upper()}")
                for name in X86.ENTRY64_REGISTERS}
 
@@ -85,10 +93,10 @@ class LongModeMachine:
 
     ``blobs`` is a list of (address, bytes) that make up memory; ``space`` is
     the AddressSpace they were placed in, where the machine's own pages are
-    placed too.
+    placed too; ``cpu`` a key of CPU_MODELS.
     """
 
-    def __init__(self, blobs, space):
+    def __init__(self, blobs, space, cpu=DEFAULT_CPU):
         slots = {address // PML4_SLOT for address, data in blobs}
         slots |= {(address + max(len(data), 1) - 1) // PML4_SLOT for address, data in blobs}
         slots.add(MACHINE_AREA_BASE // PML4_SLOT)
@@ -101,6 +109,7 @@ class LongModeMachine:
         self.gdt = self.area + (1 + len(self.slots)) * PAGE_SIZE
         self.stack_top = self.gdt + 2 * PAGE_SIZE
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.uc.ctl_set_cpu_model(CPU_MODELS[cpu])
         if VIRTUAL_TLB:
             self.uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
             self.uc.hook_add(unicorn.UC_HOOK_TLB_FILL, self._walk_page_tables)

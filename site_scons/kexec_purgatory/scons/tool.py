@@ -141,7 +141,8 @@ def _purgatory_check(target, source, env):
         except ImportError as e:
             raise UserError(f"the checker needs the Python package '{e.name}' "
                             "(pip install this project)") from None
-        findings = check.check_file(source[0].path, env.subst("$PURGATORY_ABI"))
+        findings = check.check_file(source[0].path, env.subst("$PURGATORY_ABI"),
+                                    env.subst("$PURGATORY_SIMD"))
         report = "".join(f"{f.text()}\n" for f in findings)
         sys.stderr.write(report)
         if check.exit_status(findings):
@@ -184,7 +185,7 @@ def _test_run(target, source, env):
 
 def _check_command():
     from ..cli import check as cli
-    return cli.command("$SOURCE", abi="$PURGATORY_ABI")
+    return cli.command("$SOURCE", abi="$PURGATORY_ABI", simd="$PURGATORY_SIMD")
 
 
 def _embed_command(form):
@@ -225,7 +226,7 @@ STEPS = (
          command=lambda: linkcheck.link_command("$LD", "$SOURCE", "$TARGET",
                                                 "$PURGATORY_ENTRY")),
     Step("PurgatoryCheck", "CHECK", _purgatory_check, ".check",
-         ("PURGATORY_ABI",), _check_command, names="$SOURCE"),
+         ("PURGATORY_ABI", "PURGATORY_SIMD"), _check_command, names="$SOURCE"),
     Step("PurgatoryCArray", "BIN2C", _c_array, ".c",
          ("ARRAY_SYMBOL", "SIZE_SYMBOL"), _embed_command("c")),
     Step("PurgatoryIncbin", "INCBIN", _incbin, ".S",
@@ -629,6 +630,9 @@ def generate(env, **defaults):
         CPPPATH=[], CPPDEFINES=[],
         PURGATORY_ENTRY="purgatory_start",
         PURGATORY_ABI="kernel",
+        # The checker's --simd: "none" (no SIMD at all) unless a tree's own
+        # sources dispatch to SIMD code (this tree's SHA256=auto).
+        PURGATORY_SIMD="none",
         PURGATORY_LDSCRIPT_FLAGS=[],
         PURGATORY_LDFLAGS=["-r", "-e", "$PURGATORY_ENTRY", "-z", "nodefaultlib"],
         PURGATORY_FORCED_INCLUDES=[], _PURGATORY_FORCED_INCLUDE_FLAGS=[],
