@@ -36,7 +36,8 @@ _ALL = (
     Variable("LDFLAGS", "accepted for packaging, never used: purgatory.ro "
              "is linked with ld -r, and LDFLAGS are compiler-driver flags", ""),
     Variable("CODE_MODEL", "pic: -fpic -mcmodel=small -fvisibility=hidden "
-             "(Linux since 2024); large: -mcmodel=large -fno-pic", "pic",
+             "(arch/x86/purgatory/Makefile of Linux 6.1.192, 6.12.117 and 7.2); "
+             "large: -mcmodel=large -fno-pic (older kernels)", "pic",
              kind="enum", allowed=("pic", "large")),
     Variable("ARRAY_SYMBOL", "name of the embedded byte array",
              "kexec_purgatory"),

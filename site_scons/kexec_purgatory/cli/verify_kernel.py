@@ -16,7 +16,6 @@ bad input or a failed step (one line).
 """
 
 import hashlib
-import json
 import lzma
 import os
 import re
@@ -32,9 +31,12 @@ from ..elf.reader import parse_elf
 from ..errors import UserError
 from ..files import read_bytes
 from ..formats import kernel_image, read_blob
+from . import contract
 
 HELP = ("rebuild the purgatory a kernel image carries from its source and "
         "config, and compare")
+EXIT_STATUS = ("identical", "different (the difference and its likely cause "
+               "are printed)", "bad input or a failed step")
 
 # e_machine -> (Kbuild's ARCH, the Debian cross prefix, the host machine
 # that needs none)
@@ -59,14 +61,11 @@ def add_arguments(parser):
     parser.add_argument("--work", metavar="DIR",
                         help="where to extract, prepare and build (kept; "
                              "default: a temporary directory, removed)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.epilog = ("Exit status: 0 identical, 1 different (the difference "
-                     "and its likely cause are printed), 2 bad input or a "
-                     "failed step.")
+    parser.epilog = "Each step's start and end is a line on stderr."
 
 
 def _progress(text):
-    print(f"verify-kernel: {text}", file=sys.stderr, flush=True)
+    contract.progress("verify-kernel", text)
 
 
 def _run(argv, what, cwd=None):
@@ -239,9 +238,10 @@ def run(args):
     else:
         with tempfile.TemporaryDirectory(prefix="verify-kernel-") as work:
             result = verify(args, work)
+    status = 0 if result["identical"] else 1
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
-    elif result["identical"]:
+        return contract.print_json(result, status)
+    if result["identical"]:
         print(f"{result['purgatory']}: identical to the purgatory rebuilt from "
               f"{result['source']} ({result['source_version']}, {result['cc']}) "
               f"(sha256 {result['shipped_sha256']})")

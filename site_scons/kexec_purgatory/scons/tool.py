@@ -189,7 +189,7 @@ def _check_command():
 def _embed_command(form):
     def command():
         from ..cli import embed as cli
-        return cli.command(form, "$SOURCE", "$TARGET", **{
+        return cli.command(form, "$SOURCE", "$TARGET", abi="$PURGATORY_ABI", **{
             "c": dict(array_symbol="$ARRAY_SYMBOL", size_symbol="$SIZE_SYMBOL"),
             "S": dict(cc="$CC", array_symbol="$ARRAY_SYMBOL",
                       size_symbol="$SIZE_SYMBOL",
