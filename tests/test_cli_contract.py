@@ -168,6 +168,7 @@ def _missing_input_command(name, missing, tmp_path):
         "run": [missing],
         "extract": [missing, "-o", tmp_path / "x.ro"],
         "verify-kernel": [missing, "--source", missing, "--config", missing],
+        "test-run": [missing, "-o", tmp_path / "x.json"],
     }[name]
 
 

@@ -65,6 +65,25 @@ def require_output_directory(path):
         raise UserError(f"{path}: cannot write: directory {named} {why}")
 
 
+def check_build_dir(top, path, source_dirs, variable="O"):
+    """Refuse an output directory ``path`` (relative to the tree ``top``)
+    that is the tree itself, holds it, or lies in one of its source
+    directories (``source_dirs``, relative to ``top``): outputs would mix
+    with the sources, and ``scons -c`` or a stale output could then touch
+    them. Nothing is created."""
+    top = os.path.realpath(top)
+    wanted = os.path.realpath(os.path.join(top, path))
+    if wanted == top or top.startswith(wanted.rstrip(os.sep) + os.sep):
+        where = "is the source tree" if wanted == top else "holds the source tree"
+        raise UserError(f"{variable}: {path} {where} {top}; give a directory "
+                        "of its own, such as build")
+    for name in source_dirs:
+        source = os.path.realpath(os.path.join(top, name))
+        if wanted == source or wanted.startswith(source + os.sep):
+            raise UserError(f"{variable}: {path} is in the source directory "
+                            f"{name}/; give a directory of its own, such as build")
+
+
 def write_atomically(path, data, mode=0o644):
     """Write ``data`` (bytes) to ``path`` through a temporary file and rename.
 

@@ -29,6 +29,15 @@ def source_date_epoch(environ):
     return int(value)
 
 
+def install_root(destdir, prefix):
+    """$DESTDIR$PREFIX: PREFIX must be absolute (DESTDIR=/x PREFIX=usr
+    would install into /xusr)."""
+    if not prefix.startswith("/"):
+        raise UserError(f"PREFIX: {prefix!r} is not an absolute path (such as "
+                        "/usr or /usr/local); DESTDIR is put in front of it")
+    return f"{destdir}{prefix}"
+
+
 def install_file(source, target, epoch=None):
     """Copy ``source`` to ``target`` atomically, mode 0644, mtime ``epoch``."""
     write_atomically(target, read_bytes(source), mode=MODE)

@@ -22,6 +22,7 @@ COMMANDS = {
     "run": "run",
     "extract": "extract",
     "verify-kernel": "verify_kernel",
+    "test-run": "test_run",
 }
 
 
