@@ -134,3 +134,10 @@ def test_TEST_RUN_no_turns_the_gate_off_and_says_so(tree):
     assert not any(line.startswith("  RUN     build/") for line in result.stdout.splitlines())
     assert (tree / "build" / "kexec-purgatory.c").is_file()
     assert not (tree / "build" / "purgatory.run").exists()
+
+
+def test_a_missing_unicorn_is_one_line_naming_it_and_TEST_RUN(tree, tmp_path):
+    from test_packaging import run_scons_with_only
+    line = one_line(run_scons_with_only(["SCons", "elftools", "capstone"], tree, tmp_path),
+                    "'unicorn'")
+    assert "TEST_RUN=no" in line

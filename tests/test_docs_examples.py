@@ -40,6 +40,7 @@ FEDORA_MACROS = {
                      "-Wl,--build-id=sha1",
     "_prefix": "/usr",
     "_datadir": "/usr/share",
+    "_mandir": "/usr/share/man",
     # "buildroot" is the test's own directory.
 }
 
@@ -130,8 +131,12 @@ def test_rpm_spec_example_build_and_install_sections_run(packaged_tree, tmp_path
         run(["sh", "-e", "-c", script], packaged_tree, env)
     files = [expand(line, macros) for line in sections["files"]
              if line.strip() and not line.startswith("%license")]
-    assert files == ["/usr/share/kexec-purgatory/"]
+    assert files == ["/usr/share/kexec-purgatory/", "/usr/share/man/man1/kexec-purgatory.1*",
+                     "/usr/share/bash-completion/completions/kexec-purgatory",
+                     "/usr/share/zsh/site-functions/_kexec-purgatory"]
     assert_installed(buildroot / files[0].strip("/"))
+    for listed in files[1:]:        # every file install wrote is packaged
+        assert list(buildroot.glob(listed.strip("/"))), listed
     assert (packaged_tree / "COPYING").is_file()    # %license
 
 

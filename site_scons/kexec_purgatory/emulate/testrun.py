@@ -55,24 +55,21 @@ def summary(path, planned, result):
     return f"  RUN     {where}: {verdict}: {result.message}{figures}"
 
 
-def run_all(data, path, verbose=False, out=print, spec=segments.DEFAULT_SPEC,
-            addresses=None):
+def run_all(data, path, out=print, spec=segments.DEFAULT_SPEC, addresses=None):
     """Every planned run of the purgatory in ``data`` (at ``addresses``,
     default the architecture's three test addresses); prints a line each
-    (the command line with ``verbose``) and returns the JSON report, or
-    raises UserError naming the runs that failed."""
+    and returns the JSON report, or raises UserError (exit status 1)
+    naming the commands that repeat the runs that failed."""
     results, failed = [], []
     if addresses is None:
         addresses = emulator.machine_abi_of(data, path).TEST_ADDRESSES
     for planned in plan(spec, addresses):
-        if verbose:
-            out(planned.command(path, spec))
         result = emulator.run(data, path, planned.address, spec,
                               corruption=planned.corruption)
         out(summary(path, planned, result))
         results.append(result.as_dict())
         if not result.passed:
-            failed.append(planned.command(path))
+            failed.append(planned.command(path, spec))
     if failed:
         raise UserError(f"{path}: failed in emulation: " + "; ".join(failed),
                         exit_code=1)
@@ -86,7 +83,7 @@ def run_all(data, path, verbose=False, out=print, spec=segments.DEFAULT_SPEC,
 GATE_SPEC = "kernel=8K,boot_params=4K,cmdline=256,initrd=4K"
 
 
-def gate(data, path, verbose=False, out=print):
+def gate(data, path, out=print):
     """The runs of the default build's gate; returns the JSON report (of a
     machine that cannot be emulated here, the reason, and the build goes
     on saying so) or raises UserError naming the runs that failed."""
@@ -96,4 +93,4 @@ def gate(data, path, verbose=False, out=print):
         out(f"  RUN     {path}: not run: {refused}")
         return json.dumps({"not_run": refused}, indent=1) + "\n"
     low, high = module.TEST_ADDRESSES[0], module.TEST_ADDRESSES[-1]
-    return run_all(data, path, verbose, out, GATE_SPEC, (low, high))
+    return run_all(data, path, out, GATE_SPEC, (low, high))

@@ -169,8 +169,9 @@ def _ihex(target, source, env):
 
 
 def _emulated(runs):
-    """A step running ``runs(testrun, data, path, verbose)`` -> the JSON
-    report, written to the target."""
+    """A step running ``runs(testrun, data, path)`` -> the JSON report,
+    written to the target; it prints a line a run (with V=1 the step's
+    ``kexec-purgatory test-run`` command comes first)."""
     def action(target, source, env):
         def step():
             try:    # unicorn and capstone: imported when a run is due
@@ -179,19 +180,16 @@ def _emulated(runs):
                 raise UserError(f"running in emulation needs the Python "
                                 f"package '{e.name}' (pip install this "
                                 "project)") from None
-            report = runs(testrun, read_bytes(source[0].path), source[0].path,
-                          env["V"])
+            report = runs(testrun, read_bytes(source[0].path), source[0].path)
             write_atomically(target[0].path, report.encode())
         return _gate(env, _user_step(step))
     return action
 
 
 # scons test-run: the three test addresses, the default segments.
-_test_run = _emulated(lambda testrun, data, path, verbose:
-                      testrun.run_all(data, path, verbose))
+_test_run = _emulated(lambda testrun, data, path: testrun.run_all(data, path))
 # The RUN gate of every build (TEST_RUN=yes): two addresses, small segments.
-_run_gate = _emulated(lambda testrun, data, path, verbose:
-                      testrun.gate(data, path, verbose))
+_run_gate = _emulated(lambda testrun, data, path: testrun.gate(data, path))
 
 
 def _test_run_command(gate):
@@ -251,7 +249,7 @@ STEPS = (
          _embed_command("S"), binaries=("CC",)),
     Step("PurgatoryIhex", "IHEX", _ihex, ".hex", ("LOAD_ADDR",),
          _embed_command("ihex")),
-    Step("PurgatoryTestRun", "RUN", _test_run, ".json", ("V",), quiet=False,
+    Step("PurgatoryTestRun", "RUN", _test_run, ".json", quiet=False,
          command=lambda: _test_run_command(gate=False)),
     Step("PurgatoryRun", "RUN", _run_gate, ".run", quiet=False,
          command=lambda: _test_run_command(gate=True)),
@@ -404,7 +402,7 @@ class PurgatoryNodes(SCons.Node.NodeList):
     """What ``env.Purgatory`` built: a node list (purgatory.ro, the gates,
     the embedded forms, the build record) to pass on as any builder's
     result, with the parts by name."""
-    objects = relocatable = undefined_check = check = buildinfo = None
+    objects = relocatable = undefined_check = check = run = buildinfo = None
     outputs = ()
 
 
@@ -491,8 +489,7 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
     info_file = directory.File(stem + ".buildinfo")
     check_file, run_file = (directory.File(stem + suffix)
                             for suffix in (".check", ".run"))
-    test_run = overrides.get("TEST_RUN", env.get("TEST_RUN", True))
-    test_run = str(test_run).lower() not in ("", "0", "false", "no", "off", "n")
+    test_run = _enabled(overrides.get("TEST_RUN", env.get("TEST_RUN", True)))
     after_run = [*outputs, info_file]
     after_check = [run_file, *after_run]
     if undefined_check is None:
@@ -504,12 +501,12 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
     checked = env.PurgatoryCheck(check_file, ro, PURGATORY_GATED=after_check,
                                  **overrides)
     env.Depends(checked, chk)
-    gates = [chk, checked]
+    gates = [chk, checked[0]]
     if test_run:
         ran = env.PurgatoryRun(run_file, ro, PURGATORY_GATED=after_run,
                                **overrides)
         env.Depends(ran, [chk, checked])
-        gates += ran
+        gates.append(ran[0])
     else:
         env.Clean(ro, run_file)
         _say_once(env, "  RUN     off (TEST_RUN=no): purgatory.ro is "
@@ -523,8 +520,14 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
     nodes = PurgatoryNodes([ro, *gates, *outputs, info[0]])
     nodes.objects, nodes.relocatable = objects, ro
     nodes.undefined_check, nodes.check = chk, checked[0]
+    nodes.run = gates[2] if test_run else None
     nodes.outputs, nodes.buildinfo = list(outputs), info[0]
     return nodes
+
+
+def _enabled(value):
+    """A yes/no variable's value (True, "yes", "0", ...) as a bool."""
+    return str(value).lower() not in ("", "0", "false", "no", "off", "n")
 
 
 _said = set()
@@ -681,6 +684,9 @@ def generate(env, **defaults):
     env["ENV"] = environment.command_environment(os.environ)
     _require_module("elftools", "pyelftools")
     _require_module("capstone", "capstone", " (the checker step)")
+    if _enabled(env.get("TEST_RUN", True)):
+        _require_module("unicorn", "unicorn", " (the RUN gate; TEST_RUN=no "
+                        "turns it off)")
     _set_flags(env)
     _require_tools(env)
     env.SetDefault(
