@@ -6,8 +6,6 @@ written over an input or into a directory that is not there; what is
 embedded is checked first."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 

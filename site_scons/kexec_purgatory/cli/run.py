@@ -1,8 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """``kexec-purgatory run``: run a purgatory in emulation up to the kernel."""
 
-import sys
-
 from ..emulate import emulator, segments
 from ..errors import UserError
 from ..formats import read_object
