@@ -14,12 +14,10 @@ import re
 import sys
 
 from .. import __version__
+from ..build.install import MANUAL_FILES
 
-MAN_PAGE = os.path.join("man", "man1", "kexec-purgatory.1")
-COMPLETIONS = {
-    "bash": os.path.join("bash-completion", "completions", "kexec-purgatory"),
-    "zsh": os.path.join("zsh", "site-functions", "_kexec-purgatory"),
-}
+MAN_PAGE, _BASH, _ZSH = MANUAL_FILES
+COMPLETIONS = {"bash": _BASH, "zsh": _ZSH}
 
 
 def _parser():
@@ -48,7 +46,7 @@ def completion(shell):
 
 def paths():
     """Every generated file's path under share/."""
-    return [MAN_PAGE, *COMPLETIONS.values()]
+    return list(MANUAL_FILES)
 
 
 def generated():

@@ -41,6 +41,7 @@ from ..build import environment, flags, install, linkcheck
 from ..build.variables import BUILD_VARIABLES, TOOL_VARIABLES
 from ..errors import UserError
 from ..files import read_bytes, remove_stale, write_atomically
+from ..sizes import parse_size
 from ..formats import c_array, ihex, incbin
 from ..formats.embedding import validate_symbols
 from . import record
@@ -412,10 +413,14 @@ def _validate_names(env, overrides):
     validate_symbols(*(env.subst(overrides.get(var, f"${var}"))
                        for var in names), names)
     chosen = formats.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
-    # Always: a bad value must not wait for the day ihex is chosen.
-    ihex.parse_load_addr(env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR")))
+    load_addr = env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR"))
     if "ihex" in chosen:
+        ihex.parse_load_addr(load_addr)
         _require_module("intelhex", "intelhex", " (FORMATS=ihex)")
+    else:
+        # Its syntax at least, always: a bad value must not wait for the
+        # day ihex is chosen (the page size needs abi/, ~6 ms a null build).
+        parse_size(load_addr, "LOAD_ADDR")
     return chosen
 
 
@@ -574,13 +579,14 @@ def _manual(env, directory):
     """The ``kexec-purgatory`` man page and shell completions, generated
     from the command's argparse definitions under ``directory`` (laid out
     as share/: man/man1/..., bash-completion/completions/...); the nodes,
-    in the order of ``cli.manual.paths()``, for a tree's install alias."""
-    from ..cli import manual
+    in the order of ``build.install.MANUAL_FILES``, for a tree's install
+    alias."""
     directory = env.Dir(directory)
-    names = manual.paths()
+    names = install.MANUAL_FILES
 
     def write(target, source, env):
         def step():
+            from ..cli import manual
             try:
                 texts = manual.generated()
             except ImportError as e:
