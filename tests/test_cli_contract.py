@@ -240,3 +240,12 @@ def test_run_on_large_segments_says_so_on_stderr_first(mini):
     assert "kexec-purgatory run: " in result.stderr
     assert "64 MiB" in result.stderr
     assert "64 MiB" not in result.stdout
+
+
+def test_verify_kernel_makes_its_work_directory_but_not_a_missing_path(tmp_path):
+    work = tmp_path / "missing" / "work"
+    result = kexec_purgatory_cli("verify-kernel", tmp_path / "vmlinuz", "--source",
+                                 tmp_path, "--config", tmp_path / "config",
+                                 "--work", work)
+    one_error_line(result, 2, tmp_path / "missing", "does not exist")
+    assert not (tmp_path / "missing").exists()

@@ -29,7 +29,7 @@ from ..digests import sha256_hex
 from ..elf import diff as elfdiff
 from ..elf.reader import parse_elf
 from ..errors import UserError
-from ..files import read_bytes
+from ..files import read_bytes, require_output_directory
 from ..formats import kernel_image, read_blob
 from . import contract
 
@@ -233,7 +233,14 @@ def verify(args, work):
 
 def run(args):
     if args.work:
-        os.makedirs(args.work, exist_ok=True)
+        if not os.path.isdir(args.work):
+            # Made if missing, but not a whole missing path (a typo).
+            require_output_directory(args.work)
+            try:
+                os.mkdir(args.work)
+            except OSError as e:
+                raise UserError(f"--work {args.work}: cannot create it: "
+                                f"{e.strerror}") from None
         result = verify(args, os.path.abspath(args.work))
     else:
         with tempfile.TemporaryDirectory(prefix="verify-kernel-") as work:
