@@ -54,6 +54,10 @@ def run(args):
     for path in args.files:
         try:
             found = check.check_elf(*read_object(path), args.abi)
+            damage = [f for f in found if f.damaged]
+            if damage:      # unusable input, as every command says of it
+                raise UserError(f"{path}: damaged ELF object: "
+                                f"{damage[0].message}")
         except UserError as e:
             print(f"kexec-purgatory: error: {e}", file=sys.stderr)
             errors.append({"file": path, "error": str(e)})
