@@ -2,7 +2,9 @@
 """kexec-purgatory embed: the build's embedding step, by hand.
 
 ``scons V=1`` prints this command for the embedding steps, so what the build
-did can be repeated outside SCons.
+did can be repeated outside SCons. By hand no gate ran before it, so it runs
+the checker first, as the build's CHECK gate does: an i386, AArch64 or SSE
+object is refused, not embedded (``--raw`` embeds any bytes unchecked).
 """
 
 import sys
