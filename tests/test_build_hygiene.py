@@ -128,6 +128,8 @@ def test_a_purgatory_that_fails_in_emulation_is_not_embedded(tree):
 
 
 def test_TEST_RUN_no_turns_the_gate_off_and_says_so(tree):
+    run_scons(tree)
+    assert (tree / "build" / "purgatory.run").is_file()
     _break_run(tree)
     result = run_scons(tree, "TEST_RUN=no")
     assert "  RUN     off (TEST_RUN=no)" in result.stdout

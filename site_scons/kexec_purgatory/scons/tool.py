@@ -147,6 +147,9 @@ def _purgatory_check(target, source, env):
         if check.exit_status(findings):
             return 1
         write_atomically(target[0].path, report.encode())
+        # The RUN gate's report of an earlier build, when it is off now:
+        # it would say this purgatory.ro was run.
+        remove_stale(str(p) for p in env.get("PURGATORY_NOT_RUN", []))
         return 0
     return _gate(env, _user_step(step))
 
@@ -242,7 +245,7 @@ STEPS = (
          command=lambda: linkcheck.link_command("$LD", "$SOURCE", "$TARGET",
                                                 "$PURGATORY_ENTRY")),
     Step("PurgatoryCheck", "CHECK", _purgatory_check, ".check",
-         ("PURGATORY_ABI",), _check_command, names="$SOURCE"),
+         ("PURGATORY_ABI", "TEST_RUN"), _check_command, names="$SOURCE"),
     Step("PurgatoryCArray", "BIN2C", _c_array, ".c",
          ("ARRAY_SYMBOL", "SIZE_SYMBOL"), _embed_command("c")),
     Step("PurgatoryIncbin", "INCBIN", _incbin, ".S",
@@ -504,6 +507,7 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
     else:
         chk = env.arg2nodes(undefined_check, env.fs.File)[0]
     checked = env.PurgatoryCheck(check_file, ro, PURGATORY_GATED=after_check,
+                                 PURGATORY_NOT_RUN=[] if test_run else [run_file],
                                  **overrides)
     env.Depends(checked, chk)
     gates = [chk, checked[0]]
