@@ -22,7 +22,9 @@ def test_json_lists_the_same_findings_as_text(tmp_path):
     text = run_check(str(bad))
     as_json = run_check("--json", str(bad))
     assert text.returncode == as_json.returncode == 1
-    findings = json.loads(as_json.stdout)
+    result = json.loads(as_json.stdout)
+    assert (result["exit_status"], result["errors"]) == (1, [])
+    findings = result["findings"]
     assert {"reloc-type", "undefined-symbol"} <= {f["rule"] for f in findings}
     assert all(list(f) == JSON_FIELDS for f in findings)
     as_text = [f"{f['file']}: {f['severity']}: {f['rule']}: {f['message']}"

@@ -116,6 +116,7 @@ def test_extract_from_a_bzimage(tmp_path, purgatory, compression):
     image = tmp_path / "vmlinuz-test"
     image.write_bytes(bzimage(COMPRESS[compression](_payload(purgatory))))
     out = tmp_path / "out/purgatory.ro"
+    out.parent.mkdir()
     result = cli("extract", image, "-o", out)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == purgatory

@@ -5,6 +5,7 @@ identical, and a non-reproducible tree is caught and explained."""
 import json
 import os
 import pwd
+import sys
 
 import pytest
 
@@ -62,6 +63,8 @@ def test_a_tree_that_does_not_build_exits_2_naming_the_build(tree):
     result = kexec_purgatory_cli("repro", tree, "--vary", "jobs")
     assert result.returncode == 2
     assert "build reference failed" in result.stderr
+    # Each build is announced on stderr as it starts: they take seconds.
+    assert "kexec-purgatory repro: building reference\n" in result.stderr
 
 
 @pytest.mark.parametrize("assignment", ["O=out", "CACHEDIR=/tmp/c", "novalue", "=x"])
@@ -189,3 +192,26 @@ def test_a_varied_user_home_is_made_when_the_build_is_prepared_owned_by_its_user
     reprobuild.prepare(source, ["SConstruct"], setup)
     assert home.is_dir() and (setup.tree / "SConstruct").is_file()
     assert home.stat().st_uid == (tools.other_user or (os.getuid(),))[0]
+
+
+def test_the_user_variation_names_why_nobody_cannot_build(tmp_path, monkeypatch):
+    """A 0700 directory on the way (a virtual environment in a private home,
+    a kernel tree) is named, not "needs root and setpriv"."""
+    locked = tmp_path / "private"
+    locked.mkdir(mode=0o700)
+    if os.geteuid() != 0:
+        found = variations._other_user([str(locked)])
+        assert found == {"other_user": None,
+                         "no_other_user": "switching users needs root"}
+        return
+    found = variations._other_user([str(locked)])
+    assert found == {"other_user": None,
+                     "no_other_user": f"nobody cannot read {locked}"}
+    monkeypatch.setattr(sys, "prefix", str(locked / "venv"))
+    assert variations._other_user()["no_other_user"] == \
+        f"nobody cannot read {locked / 'venv'}"
+    tools = variations.Tools(faketime=False, disorderfs=False, uts_namespace=False,
+                             **variations._other_user([str(locked)]))
+    described = variations.descriptions({"user": 1}, tools, tmp_path)["user"]
+    assert f"emulated: nobody cannot read {locked}" in described
+    assert "setpriv" not in described

@@ -51,12 +51,13 @@ def test_purgatory_takes_target_and_sources_positionally_and_writes_beside_the_t
                                  "out/kexec-purgatory.c", "out/kexec-purgatory.S"]
     listed = next(line for line in out.splitlines() if line.startswith("list:"))
     assert listed.split()[1:] == ["out/purgatory.ro", "out/purgatory.chk",
-                                  "out/purgatory.check", "out/kexec-purgatory.c",
+                                  "out/purgatory.check", "out/purgatory.run",
+                                  "out/kexec-purgatory.c",
                                   "out/kexec-purgatory.S", "out/purgatory.buildinfo"]
-    for name in ("purgatory.ro", "purgatory.chk", "purgatory.check",
+    for name in ("purgatory.ro", "purgatory.chk", "purgatory.check", "purgatory.run",
                  "purgatory.buildinfo", "kexec-purgatory.c", "kexec-purgatory.S"):
         assert (tree / "out" / name).is_file(), name
-    assert not any(p.name.endswith((".chk", ".check", ".buildinfo", ".c", ".S"))
+    assert not any(p.name.endswith((".chk", ".check", ".run", ".buildinfo", ".c", ".S"))
                    for p in tree.iterdir() if p.is_file())
 
 

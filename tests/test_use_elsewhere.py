@@ -20,7 +20,7 @@ from kernel_tree import (ARRAY_SYMBOL, CONFIG_HEADER, SIZE_SYMBOL, SUBDIR,
                          make_kernel_tree, outputs_of)
 from kexec_purgatory.elf.reader import open_elf
 
-PACKAGING_FILES = ("pyproject.toml", "README.md", "COPYING", "site_scons")
+PACKAGING_FILES = ("pyproject.toml", "README.md", "COPYING", "site_scons", "share")
 
 
 def pip(*args):
@@ -96,6 +96,15 @@ def test_wheel_carries_the_tool_and_every_module_of_the_package(wheel):
     for module in package.rglob("*.py"):
         assert f"kexec_purgatory/{module.relative_to(package)}" in names, \
             f"{module}: not in the wheel; list its package in pyproject.toml"
+
+
+def test_wheel_installs_the_man_page_and_the_completions(wheel, wheel_venv):
+    from kexec_purgatory.cli import manual
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in manual.paths():
+        assert any(n.endswith(f".data/data/share/{path}") for n in names), path
+        installed = wheel_venv / "share" / path
+        assert installed.read_text() == (REPO / "share" / path).read_text()
 
 
 def test_tool_loads_from_a_pip_installed_wheel_with_nothing_copied(

@@ -16,7 +16,7 @@ from conftest import run_scons
 # the build kept: its findings, which the command prints).
 PRODUCTS = {"purgatory.chk": "ld", "purgatory.check": "check",
             "kexec-purgatory.c": "embed", "kexec-purgatory.S": "embed",
-            "purgatory.hex": "embed"}
+            "purgatory.hex": "embed", "purgatory.run": "test-run"}
 
 
 def printed_commands(stdout):
@@ -42,7 +42,7 @@ def test_every_printed_python_step_reproduces_the_builds_output(tree, tmp_path, 
     result = run_scons(tree, "V=1", f"CODE_MODEL={model}", "FORMATS=c,S,ihex")
     commands = printed_commands(result.stdout)
     programs = sorted(w[1] if w[0] == "kexec-purgatory" else w[0] for w in commands)
-    assert programs == ["check", "embed", "embed", "embed", "ld"], result.stdout
+    assert programs == ["check", "embed", "embed", "embed", "ld", "test-run"], result.stdout
     build = tree / "build"
     for words in commands:
         if words[:2] == ["kexec-purgatory", "check"]:

@@ -38,15 +38,62 @@ def check_output_dir(top, path, variable, writable=True):
         raise UserError(f"{variable}: {where} is not writable")
 
 
+def refuse_overwriting_input(output, *inputs, option="-o"):
+    """Refuse an ``output`` that is one of the ``inputs`` (the same file by
+    any name: a link, ``./``, another spelling), so that no command writes
+    over what it reads, and an output whose directory does not exist: a
+    typo must not create a tree, at the root of the file system or
+    anywhere else."""
+    for source in inputs:
+        try:
+            same = os.path.samefile(source, output)
+        except OSError:
+            same = os.path.realpath(source) == os.path.realpath(output)
+        if same:
+            raise UserError(f"{output}: is the input {source}; give another "
+                            f"{option}")
+    require_output_directory(output)
+
+
+def require_output_directory(path):
+    """UserError unless the directory ``path`` goes into exists."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        named = os.path.dirname(path) or directory
+        why = ("is not a directory" if os.path.lexists(directory)
+               else "does not exist (create it first)")
+        raise UserError(f"{path}: cannot write: directory {named} {why}")
+
+
+def check_build_dir(top, path, source_dirs, variable="O"):
+    """Refuse an output directory ``path`` (relative to the tree ``top``)
+    that is the tree itself, holds it, or lies in one of its source
+    directories (``source_dirs``, relative to ``top``): outputs would mix
+    with the sources, and ``scons -c`` or a stale output could then touch
+    them. Nothing is created."""
+    top = os.path.realpath(top)
+    wanted = os.path.realpath(os.path.join(top, path))
+    if wanted == top or top.startswith(wanted.rstrip(os.sep) + os.sep):
+        where = "is the source tree" if wanted == top else "holds the source tree"
+        raise UserError(f"{variable}: {path} {where} {top}; give a directory "
+                        "of its own, such as build")
+    for name in source_dirs:
+        source = os.path.realpath(os.path.join(top, name))
+        if wanted == source or wanted.startswith(source + os.sep):
+            raise UserError(f"{variable}: {path} is in the source directory "
+                            f"{name}/; give a directory of its own, such as build")
+
+
 def write_atomically(path, data, mode=0o644):
     """Write ``data`` (bytes) to ``path`` through a temporary file and rename.
 
     The mode is fixed rather than taken from the umask, so that the output
-    is the same file whoever builds it.
+    is the same file whoever builds it. The directory must exist: nothing
+    is created on the way (a build system creates its output directories).
     """
     directory = os.path.dirname(os.path.abspath(path))
+    require_output_directory(path)
     try:
-        os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory,
                                    prefix=f".{os.path.basename(path)}.")
     except OSError as e:

@@ -195,6 +195,17 @@ def prefix_map_flags(tree, output_dir):
     return [f"-ffile-prefix-map={tree}=.", f"-ffile-prefix-map={output_dir}=."]
 
 
+def refuse_in_kernel_mode(values):
+    """Kernel mode builds with Kbuild's flags: CFLAGS, CPPFLAGS and a
+    CODE_MODEL given (``values``: {variable: value}) are refused, before
+    anything is said about filtering them."""
+    for variable, value in values.items():
+        if value:
+            raise UserError(f"{variable}: not used in kernel mode: the flags "
+                            "are Kbuild's (KCFLAGS= passes extra ones to "
+                            "Kbuild)")
+
+
 def dropped_message(dropped_by_variable):
     """One line naming every dropped flag, or None when nothing was dropped."""
     parts = [f"{var}: {' '.join(flags)}"

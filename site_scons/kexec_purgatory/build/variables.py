@@ -36,7 +36,8 @@ _ALL = (
     Variable("LDFLAGS", "accepted for packaging, never used: purgatory.ro "
              "is linked with ld -r, and LDFLAGS are compiler-driver flags", ""),
     Variable("CODE_MODEL", "pic: -fpic -mcmodel=small -fvisibility=hidden "
-             "(Linux since 2024); large: -mcmodel=large -fno-pic", "pic",
+             "(arch/x86/purgatory/Makefile of Linux 6.1.192, 6.12.117 and 7.2); "
+             "large: -mcmodel=large -fno-pic (older kernels)", "pic",
              kind="enum", allowed=("pic", "large")),
     Variable("SHA256", "auto: the purgatory picks its SHA-256 with CPUID "
              "(SHA-NI, BMI2, baseline); generic: baseline x86-64 only, no "
@@ -52,6 +53,10 @@ _ALL = (
              "(page aligned, below 4 GiB)", DEFAULT_LOAD_ADDR),
     Variable("V", "1: print full command lines instead of one line a step",
              False, kind="bool"),
+    Variable("TEST_RUN", "run purgatory.ro in emulation before embedding it "
+             "(the RUN gate: the lowest and highest test address, entering "
+             "the kernel and refusing a corrupted segment; about 0.4 s)",
+             True, kind="bool"),
     Variable("O", "output directory (the source tree stays clean)", "build"),
     Variable("CACHEDIR", "SCons cache directory shared between builds "
              "(outputs are the same with or without it)", ""),
@@ -82,6 +87,6 @@ _ALL = (
 )
 
 _TOOL_NAMES = ("CODE_MODEL", "ARRAY_SYMBOL", "SIZE_SYMBOL", "FORMATS",
-               "LOAD_ADDR", "V")
+               "LOAD_ADDR", "V", "TEST_RUN")
 TOOL_VARIABLES = tuple(v for v in _ALL if v.name in _TOOL_NAMES)
 BUILD_VARIABLES = {v.name: v for v in _ALL if v.name not in _TOOL_NAMES}

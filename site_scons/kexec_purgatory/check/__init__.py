@@ -13,7 +13,8 @@ from ..errors import UserError
 from ..files import read_bytes
 from .elfobject import ElfObject
 from .finding import ERROR, WARNING, Finding, Problem
-from .header import header_problems, other_byte_order, table_problems
+from .header import (geometry_problems, header_problems, other_byte_order,
+                     table_problems)
 from .instructions import DISPATCHED, NONE, SIMD_MODES
 from .. import abi as contracts
 from .rules import (ABIS, HEADER_RULE, KERNEL_ABI, RULES, RULES_BY_ID,
@@ -44,6 +45,9 @@ def check_elf(data, name, abi=KERNEL_ABI, simd=DISPATCHED):
         problems = header_problems(elf, data)
         if problems:
             return _findings(name, HEADER_RULE, problems)
+        problems = geometry_problems(elf, data)
+        if problems:
+            return _findings(name, HEADER_RULE, problems, damaged=True)
         machine = elf.header["e_machine"]
         if machine in contracts.NOT_YET:
             return _findings(name, UNCHECKED_MACHINE_RULE, [Problem(
@@ -61,7 +65,7 @@ def check_elf(data, name, abi=KERNEL_ABI, simd=DISPATCHED):
         obj.simd = simd
         problems = table_problems(obj)
         if problems:
-            return _findings(name, HEADER_RULE, problems)
+            return _findings(name, HEADER_RULE, problems, damaged=True)
         findings = []
         for rule in RULES:
             if rule.check is not None and rule.abi in (None, abi):
@@ -74,15 +78,19 @@ def check_file(path, abi=KERNEL_ABI, simd=DISPATCHED):
 
 
 def exit_status(findings, strict=False):
-    """0 when nothing fails, 1 on an error (or, if strict, a warning)."""
+    """0 when nothing fails, 1 on an error (or, if strict, a warning), 2
+    when the object is damaged (its header or tables point past its end or
+    nowhere): unusable input, as every other command says of it."""
+    if any(f.damaged for f in findings):
+        return 2
     failing = {ERROR, WARNING} if strict else {ERROR}
     return 1 if any(f.severity in failing for f in findings) else 0
 
 
-def _findings(name, rule, problems):
+def _findings(name, rule, problems, damaged=False):
     problems = iter(problems)
     shown = list(itertools.islice(problems, MAX_FINDINGS_PER_RULE))
     hidden = sum(1 for _ in problems)
     if hidden:
         shown.append(Problem(f"{hidden} more findings of this rule not shown"))
-    return [Finding(name, rule.severity, rule.id, p) for p in shown]
+    return [Finding(name, rule.severity, rule.id, p, damaged) for p in shown]

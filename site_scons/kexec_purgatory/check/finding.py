@@ -35,6 +35,9 @@ class Finding:
     severity: str
     rule: str
     problem: Problem
+    # The file is damaged (cut short, tables pointing past its end): the
+    # command's exit status is 2, unusable input, not 1.
+    damaged: bool = False
 
     def __getattr__(self, name):
         """message, symbol, section, offset, relocation, instruction."""

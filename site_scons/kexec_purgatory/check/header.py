@@ -40,7 +40,8 @@ def other_byte_order(elf):
 
 
 def header_problems(elf, data):
-    """Identity and section-table geometry, from the ELF header alone."""
+    """The object's identity (class, type, machine, byte order), from the
+    ELF header alone."""
     header = elf.header
     problems = []
     for path, expected, meaning in EXPECTED_IDENTITY:
@@ -61,8 +62,14 @@ def header_problems(elf, data):
         problems.append(Problem(f"EI_DATA is {data_encoding}, not {order}: "
                                 f"the kernel loads only a {endian}-endian "
                                 f"{module.NAME} object"))
-    if problems:
-        return problems
+    return problems
+
+
+def geometry_problems(elf, data):
+    """The section table's geometry: where the file is damaged (cut short,
+    or its header points nowhere), not a kind of object the kernel refuses."""
+    header = elf.header
+    problems = []
     shnum, shoff = header["e_shnum"], header["e_shoff"]
     if header["e_shentsize"] != ELF64_SHDR_SIZE:
         problems.append(Problem(f"e_shentsize is {header['e_shentsize']}, "

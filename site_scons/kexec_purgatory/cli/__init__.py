@@ -9,6 +9,7 @@ import sys
 
 from .. import __version__
 from ..errors import UserError
+from . import contract
 
 # Subcommand name -> module in kexec_purgatory.cli.
 COMMANDS = {
@@ -22,6 +23,7 @@ COMMANDS = {
     "extract": "extract",
     "verify-kernel": "verify_kernel",
     "boot-test": "boot_test",
+    "test-run": "test_run",
 }
 
 
@@ -30,11 +32,16 @@ def build_parser(only=None):
 
     Each command module is imported to build its subparser, and some import
     the emulator (unicorn, capstone: ~0.1 s); ``kexec-purgatory embed``, run
-    once a build, should not pay for them.
+    once a build, should not pay for them. Every command gets ``--json``
+    and its exit-status paragraph here, so that none lacks them.
     """
-    parser = argparse.ArgumentParser(
+    parser = contract.Parser(
         prog="kexec-purgatory",
-        description="Build-time tools for a kexec purgatory (purgatory.ro).")
+        description="Build-time tools for a kexec purgatory (purgatory.ro).",
+        epilog=contract.exit_status_help(
+            "ok", "a finding or a failure", "unusable input") +
+        " Each command's -h says what they mean for it; docs/cli.md has "
+        "the whole contract.")
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,6 +52,10 @@ def build_parser(only=None):
         module = importlib.import_module(f".{module_name}", __package__)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        p.add_argument("--json", action="store_true", help=contract.JSON_HELP)
+        p.epilog = "\n\n".join(filter(None, (
+            getattr(module, "EPILOG", None),
+            contract.exit_status_help(*module.EXIT_STATUS))))
         p.set_defaults(run=module.run)
     return parser
 
@@ -76,14 +87,28 @@ def invoked_command(argv):
     return words[0] if words and words[0] in COMMANDS else None
 
 
+def _wants_json(argv):
+    return "--json" in argv
+
+
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
-    args = build_parser(invoked_command(argv)).parse_args(argv)
+    command = invoked_command(argv)
+    try:
+        args = build_parser(command).parse_args(argv)
+    except contract.UsageError as e:
+        print(e, file=sys.stderr)
+        if _wants_json(argv):
+            contract.print_error_json(command, str(e).splitlines()[0],
+                                      contract.UNUSABLE)
+        return contract.UNUSABLE
     try:
         return args.run(args)
     except UserError as e:
         print(f"kexec-purgatory: error: {e}", file=sys.stderr)
+        if args.json:
+            contract.print_error_json(args.command, str(e), e.exit_code)
         return e.exit_code
     except KeyboardInterrupt:
         return 130

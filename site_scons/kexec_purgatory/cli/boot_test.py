@@ -9,14 +9,18 @@ KEXEC_FILE, bad input).
 """
 
 import argparse
-import json
 import os
 
 from ..boottest import accel, session, small_kernel
 from ..errors import UserError
+from .contract import print_json
 
 HELP = ("boot a kernel in QEMU and kexec through its purgatory into a second "
         "kernel, on the normal and the crash path")
+EXIT_STATUS = ("every path asked for reached the second kernel",
+               "one did not (refused at load, stopped in the purgatory, ...)",
+               "the test could not run (no QEMU, no usable KVM when kvm was "
+               "asked, a kernel without KEXEC_FILE, bad input)")
 
 
 def _positive(kind):
@@ -88,10 +92,6 @@ def add_arguments(parser):
     parser.add_argument("--logs", default=defaults.logs, metavar="DIR",
                         help="where the serial logs are kept, named "
                              "BZIMAGE.MODE.serial.log (default: %(default)s)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the result as JSON")
-    parser.epilog = ("Exit status: 0 every path reached the second kernel; "
-                     "1 one did not; 2 the test could not run.")
 
 
 def _small_kernel(args):
@@ -113,9 +113,10 @@ def run(args):
         modes=args.modes, accel=args.accel, cpu=args.cpu,
         timeout=args.timeout, quiet=args.quiet, append=args.append,
         memory_mib=args.memory, crashkernel=args.crashkernel, logs=args.logs))
+    status = result.exit_status()
     if args.json:
-        print(json.dumps(result.as_json(), indent=2, sort_keys=True))
+        return print_json(result.as_json(), status)
     else:
         for judged in result.verdicts:
             print(judged.line())
-    return result.exit_status()
+    return status

@@ -2,18 +2,23 @@
 """``kexec-purgatory check``: run the purgatory checker on objects.
 
 Exit status: 0 when no file has an error (warnings too with --strict), 1
-when one has, 2 when a file cannot be read or is not an ELF object; each
-such file gets one line on stderr and the others are still checked.
+when one has, 2 when a file cannot be read, is not an ELF object or is
+damaged (its tables run past its end); each such file gets one line on
+stderr and the others are still checked.
 """
 
-import json
 import sys
 
 from .. import check
 from ..errors import UserError
 from ..formats import read_object
+from .contract import print_json
 
 HELP = "check purgatory objects against the kernel's loader rules"
+EXIT_STATUS = ("no error found (nor a warning, with --strict)",
+               "an error found (or a warning, with --strict)",
+               "a FILE unreadable, not an ELF object or damaged (the others "
+               "are still checked)")
 
 
 def _abi_symbols():
@@ -28,8 +33,6 @@ def add_arguments(parser):
                         help="purgatory.ro or any relocatable object, or a "
                              "kernel image (vmlinuz, vmlinux, ...): its "
                              "purgatory, named IMAGE[purgatory]")
-    parser.add_argument("--json", action="store_true",
-                        help="print the findings as a JSON list")
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1) on warnings too")
     parser.add_argument("--simd", choices=check.SIMD_MODES,
@@ -57,13 +60,18 @@ def command(source, abi, simd):
 
 
 def run(args):
-    findings = []
+    findings, errors = [], []
     status = 0
     for path in args.files:
         try:
             found = check.check_elf(*read_object(path), args.abi, args.simd)
+            damage = [f for f in found if f.damaged]
+            if damage:      # unusable input, as every command says of it
+                raise UserError(f"{path}: damaged ELF object: "
+                                f"{damage[0].message}")
         except UserError as e:
             print(f"kexec-purgatory: error: {e}", file=sys.stderr)
+            errors.append({"file": path, "error": str(e)})
             status = 2
             continue
         findings += found
@@ -72,6 +80,8 @@ def run(args):
                 print(finding.text())
         status = max(status, check.exit_status(found, args.strict))
     if args.json:
-        json.dump([f.as_dict() for f in findings], sys.stdout, indent=2)
-        print()
+        result = {"findings": [f.as_dict() for f in findings], "errors": errors}
+        if errors:
+            result["error"] = errors[0]["error"]
+        print_json(result, status, sort_keys=False)
     return status

@@ -2,22 +2,19 @@
 """kexec-purgatory diff: what differs between two purgatories, by section,
 symbol, relocation and instruction, whatever form each is given in."""
 
-import json
-
 from ..elf import diff as elfdiff
 from ..formats import read_blob, relocated
+from .contract import print_json
 
 HELP = ("compare two purgatories (purgatory.ro, kexec-purgatory.c, .incbin "
         ".S, Intel HEX or a kernel image): sections, symbols, relocations, "
         "instructions")
+EXIT_STATUS = ("identical", "different", "A or B unreadable or damaged")
 
 
 def add_arguments(parser):
     parser.add_argument("a", metavar="A", help="first purgatory, in any form")
     parser.add_argument("b", metavar="B", help="second purgatory, in any form")
-    parser.add_argument("--json", action="store_true",
-                        help="print the report as JSON")
-    parser.epilog = "Exit status: 0 identical, 1 different, 2 unreadable."
 
 
 def compare_files(path_a, path_b):
@@ -45,8 +42,8 @@ def compare_files(path_a, path_b):
 
 def run(args):
     report = compare_files(args.a, args.b)
+    status = 0 if report["identical"] else 1
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        print("\n".join(elfdiff.format_report(report)))
-    return 0 if report["identical"] else 1
+        return print_json(report, status)
+    print("\n".join(elfdiff.format_report(report)))
+    return status

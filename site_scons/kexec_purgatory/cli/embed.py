@@ -2,45 +2,50 @@
 """kexec-purgatory embed: the build's embedding step, by hand.
 
 ``scons V=1`` prints this command for the embedding steps, so what the build
-did can be repeated outside SCons.
+did can be repeated outside SCons. By hand no gate ran before it, so it runs
+the checker first, as the build's CHECK gate does: an i386, AArch64 or SSE
+object is refused, not embedded (``--raw`` embeds any bytes unchecked).
 """
+
+import sys
 
 from ..build.flags import split_flags
 from ..elf import ELF_MAGIC
 from ..errors import UserError
-from ..files import read_bytes
+from ..files import read_bytes, refuse_overwriting_input
 from ..formats import c_array, ihex, incbin
 from ..formats.embedding import DEFAULT_ARRAY_SYMBOL, DEFAULT_SIZE_SYMBOL
+from .contract import print_json
 
-HELP = ("write purgatory.ro as kexec-purgatory.c (C array), "
-        "kexec-purgatory.S (.incbin, assembled and checked) or Intel HEX "
-        "relocated at an address")
-
-
-def _require_elf(args, data):
-    if not args.raw and not data.startswith(ELF_MAGIC):
-        raise UserError(f"{args.file}: not an ELF object (--raw embeds any "
-                        "bytes)")
-
-
-def _c(args):
-    data = read_bytes(args.file)
-    _require_elf(args, data)
-    c_array.write_c_array(args.output, args.file, args.array_symbol,
-                        args.size_symbol, data)
+HELP = ("check purgatory.ro as the build's gate does, then write it as "
+        "kexec-purgatory.c (C array), kexec-purgatory.S (.incbin, assembled "
+        "and checked) or Intel HEX relocated at an address")
+EXIT_STATUS = ("written", "the checker found an error in FILE (nothing is "
+               "written)", "FILE unreadable, not an ELF object or damaged, "
+               "OUT not writable or FILE itself, or an option that does not "
+               "apply to the format (nothing is written)")
+DEFAULT_CC = "gcc"
 
 
-def _incbin(args):
-    _require_elf(args, read_bytes(args.file, len(ELF_MAGIC)))
-    cc = split_flags(args.cc, "--cc")
+def _c(args, data):
+    c_array.write_c_array(args.output, args.file,
+                          args.array_symbol or DEFAULT_ARRAY_SYMBOL,
+                          args.size_symbol or DEFAULT_SIZE_SYMBOL, data)
+
+
+def _incbin(args, data):
+    cc = split_flags(DEFAULT_CC if args.cc is None else args.cc, "--cc")
     if not cc:
         raise UserError("--cc: no compiler driver given")
     incbin.write_incbin(args.output, args.file, cc,
-                        args.array_symbol, args.size_symbol, args.incbin_path)
+                        args.array_symbol or DEFAULT_ARRAY_SYMBOL,
+                        args.size_symbol or DEFAULT_SIZE_SYMBOL,
+                        args.incbin_path)
 
 
-def _ihex(args):
-    ihex.write_relocated_ihex(args.output, args.file, args.load_addr,
+def _ihex(args, data):
+    ihex.write_relocated_ihex(args.output, args.file,
+                              args.load_addr or ihex.DEFAULT_LOAD_ADDR,
                               "--load-addr")
 
 
@@ -49,30 +54,48 @@ WRITERS = {
     "S": _incbin,
     "ihex": _ihex,
 }
+# Options that only some formats use: given with another, they would be
+# silently ignored, so they are refused.
+ONLY_FOR = {
+    "raw": ("c", "S"),
+    "array_symbol": ("c", "S"),
+    "size_symbol": ("c", "S"),
+    "incbin_path": ("S",),
+    "cc": ("S",),
+    "load_addr": ("ihex",),
+}
 
 
 def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="purgatory.ro to embed")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="file to write (replaced atomically)")
+                        help="file to write (replaced atomically; its "
+                        "directory must exist, and it must not be FILE)")
     parser.add_argument("--format", choices=list(WRITERS), default="c",
                         help="output format (default: %(default)s)")
+    parser.add_argument("--abi", choices=("kernel", "none"), default="kernel",
+                        help="the checker's rules, as for 'check --abi': "
+                        "'kernel' (default) also the symbols the kernel "
+                        "shares with the purgatory, 'none' loadability only")
     parser.add_argument("--raw", action="store_true",
-                        help="c, S: embed FILE's bytes even if it is not an "
-                        "ELF object")
-    parser.add_argument("--array-symbol", default=DEFAULT_ARRAY_SYMBOL,
-                        help="name of the byte array (default: %(default)s)")
-    parser.add_argument("--size-symbol", default=DEFAULT_SIZE_SYMBOL,
-                        help="name of the size variable (default: %(default)s)")
+                        help="c, S: embed FILE's bytes as they are, unchecked, "
+                        "even if it is not an ELF object")
+    parser.add_argument("--array-symbol",
+                        help="c, S: name of the byte array (default: "
+                        f"{DEFAULT_ARRAY_SYMBOL})")
+    parser.add_argument("--size-symbol",
+                        help="c, S: name of the size variable (default: "
+                        f"{DEFAULT_SIZE_SYMBOL})")
     parser.add_argument("--incbin-path", metavar="PATH",
                         help="S: the path .incbin names, as the assembler "
                         "that uses the file will find it (default: FILE's name)")
-    parser.add_argument("--cc", default="gcc",
+    parser.add_argument("--cc",
                         help="S: compiler driver that assembles the file "
-                        "to check it (default: %(default)s)")
-    parser.add_argument("--load-addr", default=ihex.DEFAULT_LOAD_ADDR,
+                        f"to check it (default: {DEFAULT_CC})")
+    parser.add_argument("--load-addr",
                         help="ihex: address to relocate the image to, page "
-                        "aligned, below 4 GiB (default: %(default)s)")
+                        "aligned, below 4 GiB (default: "
+                        f"{ihex.DEFAULT_LOAD_ADDR})")
 
 
 def command(form, source, output, **options):
@@ -81,6 +104,45 @@ def command(form, source, output, **options):
     return command_words("embed", source, format=form, output=output, **options)
 
 
+def _refuse_options_of_other_formats(args):
+    for dest, forms in ONLY_FOR.items():
+        if getattr(args, dest) not in (None, False) and args.format not in forms:
+            option = "--" + dest.replace("_", "-")
+            raise UserError(f"{option}: applies to --format "
+                            f"{' and '.join(forms)} only, not {args.format}")
+
+
+def _checked(args, data):
+    """Findings of the checker (the build's CHECK gate) on FILE; refuses
+    (exit 1, or 2 for a damaged file) when it finds an error."""
+    if args.raw:
+        return []
+    if not data.startswith(ELF_MAGIC):
+        raise UserError(f"{args.file}: not an ELF object (--raw embeds any "
+                        "bytes)")
+    from .. import check    # capstone: only when checking
+    findings = check.check_elf(data, args.file, args.abi)
+    if not args.json:
+        for finding in findings:
+            print(finding.text(), file=sys.stderr)
+    status = check.exit_status(findings)
+    if status:
+        errors = [f for f in findings if f.severity == check.ERROR]
+        raise UserError(f"{args.file}: not embedded: {errors[0].rule}: "
+                        f"{errors[0].message}"
+                        + (f" (and {len(errors) - 1} more errors)"
+                           if len(errors) > 1 else ""), exit_code=status)
+    return findings
+
+
 def run(args):
-    WRITERS[args.format](args)
+    _refuse_options_of_other_formats(args)
+    refuse_overwriting_input(args.output, args.file)
+    data = read_bytes(args.file)
+    findings = _checked(args, data)
+    WRITERS[args.format](args, data)
+    if args.json:
+        print_json({"file": args.file, "output": args.output,
+                    "format": args.format, "bytes": len(data),
+                    "findings": [f.as_dict() for f in findings]}, 0)
     return 0

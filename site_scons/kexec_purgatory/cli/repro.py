@@ -3,12 +3,13 @@
 conditions, compare every output, and name the condition behind a
 difference. ``scons verify-reproducible`` runs it on the tree itself."""
 
-import json
-
 from ..repro import builds as reprobuild, reproduce as repro, variations
+from .contract import print_json, progress
 
 HELP = ("prove a tree builds reproducibly (exit 0), or name the varied "
         "condition and the sections that differ (exit 1)")
+EXIT_STATUS = ("identical", "different (the varied condition is named)",
+               "a build could not run, or a bad option")
 
 
 def add_arguments(parser):
@@ -21,8 +22,6 @@ def add_arguments(parser):
                         help="number of builds, at least 2 (default: 2)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the builds' copies and print where")
-    parser.add_argument("--json", action="store_true",
-                        help="print the report as JSON")
     parser.add_argument("--record", default=reprobuild.BUILDINFO, metavar="PATH",
                         help="the build record each build writes, relative "
                              "to its output directory O (default: "
@@ -34,7 +33,7 @@ def add_arguments(parser):
     parser.epilog = (
         "Variations: " + "; ".join(f"{name}: {summary}" for name, (_, summary)
                                    in variations.VARIATIONS.items())
-        + ". Exit status: 0 identical, 1 different, 2 could not build.")
+        + ". Each build's start and end is a line on stderr.")
 
 
 def _read_trees(assignments):
@@ -64,14 +63,15 @@ def run(args):
                           workspace=workspace,
                           scons_variables=tuple(args.scons_variables),
                           record=record,
-                          keep_dir=workspace / "kept" if args.keep else None)
+                          keep_dir=workspace / "kept" if args.keep else None,
+                          progress=lambda text: progress("repro", text))
         report = repro.reproduce(plan, args.runs)
         if args.keep:
             report["kept"] = str(workspace / "kept")
+    status = repro.exit_status(report)
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        print("\n".join(repro.format_report(report)))
-        if args.keep:
-            print(f"builds kept in {report['kept']}")
-    return repro.exit_status(report)
+        return print_json(report, status)
+    print("\n".join(repro.format_report(report)))
+    if args.keep:
+        print(f"builds kept in {report['kept']}")
+    return status

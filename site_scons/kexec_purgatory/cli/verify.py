@@ -13,8 +13,11 @@ from ..build import record as buildinfo
 from ..formats import read_blob
 from ..errors import UserError
 from ..digests import file_sha256_hex, sha256_hex
+from .contract import print_json
 
 HELP = "check a generated file against a build record (purgatory.buildinfo)"
+EXIT_STATUS = ("OUTPUT is the recorded one", "it is not (the reason is "
+               "printed)", "OUTPUT or the build record unreadable")
 
 
 def add_arguments(parser):
@@ -23,8 +26,6 @@ def add_arguments(parser):
                              "generated output")
     parser.add_argument("--buildinfo", required=True, metavar="FILE",
                         help="the build record to check against")
-    parser.epilog = ("Exit status: 0 the file is the recorded one, 1 it is "
-                     "not (the reason is printed), 2 unreadable input.")
 
 
 def _held_purgatory(path):
@@ -64,5 +65,9 @@ def verdict(path, record):
 
 def run(args):
     ok, reason = verdict(args.output, buildinfo.load(args.buildinfo))
+    status = 0 if ok else 1
+    if args.json:
+        return print_json({"output": args.output, "buildinfo": args.buildinfo,
+                           "matches": ok, "reason": reason}, status)
     print(reason)
-    return 0 if ok else 1
+    return status

@@ -18,7 +18,6 @@ bad input or a failed step (one line).
 """
 
 import hashlib
-import json
 import lzma
 import os
 import re
@@ -32,12 +31,15 @@ from ..digests import sha256_hex
 from ..elf import diff as elfdiff
 from ..elf.reader import parse_elf
 from ..errors import UserError
-from ..files import read_bytes
-from ..formats import kernel_image
+from ..files import read_bytes, require_output_directory
+from ..formats import kernel_image, read_blob
 from ..kernel import tarball
+from . import contract
 
 HELP = ("rebuild the purgatory a kernel image carries from its source and "
         "config, and compare")
+EXIT_STATUS = ("identical", "different (the difference and its likely cause "
+               "are printed)", "bad input or a failed step")
 
 # e_machine -> (Kbuild's ARCH, the Debian cross prefix, the host machine
 # that needs none)
@@ -62,14 +64,11 @@ def add_arguments(parser):
     parser.add_argument("--work", metavar="DIR",
                         help="where to extract, prepare and build (kept; "
                              "default: a temporary directory, removed)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.epilog = ("Exit status: 0 identical, 1 different (the difference "
-                     "and its likely cause are printed), 2 bad input or a "
-                     "failed step.")
+    parser.epilog = "Each step's start and end is a line on stderr."
 
 
 def _progress(text):
-    print(f"verify-kernel: {text}", file=sys.stderr, flush=True)
+    contract.progress("verify-kernel", text)
 
 
 def _run(argv, what, cwd=None):
@@ -277,14 +276,22 @@ def verify(args, work):
 
 def run(args):
     if args.work:
-        os.makedirs(args.work, exist_ok=True)
+        if not os.path.isdir(args.work):
+            # Made if missing, but not a whole missing path (a typo).
+            require_output_directory(args.work)
+            try:
+                os.mkdir(args.work)
+            except OSError as e:
+                raise UserError(f"--work {args.work}: cannot create it: "
+                                f"{e.strerror}") from None
         result = verify(args, os.path.abspath(args.work))
     else:
         with tempfile.TemporaryDirectory(prefix="verify-kernel-") as work:
             result = verify(args, work)
+    status = 0 if result["identical"] else 1
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
-    elif result["identical"]:
+        return contract.print_json(result, status)
+    if result["identical"]:
         print(f"{result['purgatory']}: identical to the purgatory rebuilt from "
               f"{result['source']} ({result['source_version']}, {result['cc']}) "
               f"(sha256 {result['shipped_sha256']})")

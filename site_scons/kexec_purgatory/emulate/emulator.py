@@ -313,6 +313,15 @@ def machine_of(module, name):
                         "here yet (check and load work)") from None
 
 
+def emulation_refused(module, name):
+    """Why purgatories of the ABI ``module`` cannot run here (a machine
+    Unicorn cannot emulate), or None."""
+    if module is X86:
+        return None
+    refused = getattr(machine_of(module, name), "refused", None)
+    return refused() if refused else None
+
+
 def machine_abi_of(data, name):
     """The ABI module of the purgatory in ``data`` (UserError if none)."""
     from ..elf.reader import damaged_elf_is_user_error, parse_elf

@@ -120,6 +120,15 @@ def qemu_available():
     return shutil.which(QEMU) is not None
 
 
+def refused():
+    """Why a ppc64le purgatory cannot run here (no QEMU), or None: the
+    build's RUN gate then says so and goes on."""
+    if qemu_available():
+        return None
+    return (f"running a ppc64le purgatory needs {QEMU} (Debian package "
+            f"{QEMU_PACKAGE}): Unicorn cannot run 64-bit little-endian PowerPC")
+
+
 def fdt_header(size):
     """A flattened device tree header (version 17), as the FDT segment
     starts (of_kexec_alloc_and_setup_fdt() builds a real one)."""
@@ -347,10 +356,9 @@ def run(loaded, spec, corruption, max_instructions, crash=False):
     """The purgatory ``loaded`` against the segments of ``spec`` (the x86
     default SPEC stands for ppc64le's), in the state kexec_sequence()
     leaves, up to the new kernel; ``crash``: a crash kernel's."""
-    if not qemu_available():
-        raise UserError(f"{loaded.name}: running a ppc64le purgatory needs "
-                        f"{QEMU} (Debian package {QEMU_PACKAGE}): Unicorn "
-                        "cannot run 64-bit little-endian PowerPC")
+    reason = refused()
+    if reason:
+        raise UserError(f"{loaded.name}: {reason}")
     if spec == seg.DEFAULT_SPEC:
         spec = DEFAULT_SPEC
     space = AddressSpace(MEMORY_LIMIT, PAGE_SIZE,

@@ -26,11 +26,12 @@ class PlannedRun:
     address: int
     corruption: tuple = None     # (segment name, offset) or None
 
-    def command(self, path):
+    def command(self, path, spec=segments.DEFAULT_SPEC):
         """The same run as a ``kexec-purgatory`` command line."""
         corrupt = (f" --corrupt {self.corruption[0]}:{self.corruption[1]:#x}"
                    if self.corruption else "")
-        return f"kexec-purgatory run --addr {self.address:#x}{corrupt} {path}"
+        segs = f" --segments {spec}" if spec != segments.DEFAULT_SPEC else ""
+        return f"kexec-purgatory run --addr {self.address:#x}{segs}{corrupt} {path}"
 
 
 def plan(spec=segments.DEFAULT_SPEC, addresses=ADDRESSES):
@@ -59,27 +60,49 @@ def summary(path, planned, result):
     return f"  RUN     {where(path, planned)}: {verdict}: {result.message}{figures}"
 
 
-def run_all(data, path, verbose=False, out=print):
-    """Every planned run of the purgatory in ``data``; prints a line each
-    (the command line with ``verbose``) and returns the JSON report, or
-    raises UserError naming the runs that failed."""
+def run_all(data, path, out=print, spec=segments.DEFAULT_SPEC, addresses=None):
+    """Every planned run of the purgatory in ``data`` (at ``addresses``,
+    default the architecture's three test addresses); prints a line each
+    and returns the JSON report, or raises UserError (exit status 1)
+    naming the commands that repeat the runs that failed."""
     results, failed = [], []
     module = emulator.machine_abi_of(data, path)
-    for planned in plan(addresses=module.TEST_ADDRESSES):
+    if addresses is None:
+        addresses = module.TEST_ADDRESSES
+    for planned in plan(spec, addresses):
         if not emulator.reachable(module, planned.address):
             out(f"  RUN     {where(path, planned)}: skipped: {emulator.UNREACHABLE}")
             results.append({"address": planned.address,
                             "corruption": planned.corruption,
                             "skipped": emulator.UNREACHABLE})
             continue
-        if verbose:
-            out(planned.command(path))
-        result = emulator.run(data, path, planned.address,
+        result = emulator.run(data, path, planned.address, spec,
                               corruption=planned.corruption)
         out(summary(path, planned, result))
         results.append(result.as_dict())
         if not result.passed:
-            failed.append(planned.command(path))
+            failed.append(planned.command(path, spec))
     if failed:
-        raise UserError(f"{path}: failed in emulation: " + "; ".join(failed))
+        raise UserError(f"{path}: failed in emulation: " + "; ".join(failed),
+                        exit_code=1)
     return json.dumps(results, indent=1, sort_keys=True) + "\n"
+
+
+# The build's RUN gate: the lowest and the highest test address, each
+# entering the kernel and refusing a corrupted segment, with segments small
+# enough (17 KiB hashed a run) that the four runs take about 0.2 s: every
+# build pays for them.
+GATE_SPEC = "kernel=8K,boot_params=4K,cmdline=256,initrd=4K"
+
+
+def gate(data, path, out=print):
+    """The runs of the default build's gate; returns the JSON report (of a
+    machine that cannot be emulated here, the reason, and the build goes
+    on saying so) or raises UserError naming the runs that failed."""
+    module = emulator.machine_abi_of(data, path)
+    refused = emulator.emulation_refused(module, path)
+    if refused:
+        out(f"  RUN     {path}: not run: {refused}")
+        return json.dumps({"not_run": refused}, indent=1) + "\n"
+    low, high = module.TEST_ADDRESSES[0], module.TEST_ADDRESSES[-1]
+    return run_all(data, path, out, GATE_SPEC, (low, high))

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 
 from ..errors import UserError
-from ..files import read_bytes, write_atomically
+from ..files import read_bytes, require_output_directory, write_atomically
 from .blob import Blob, text_of
 from .embedding import (DEFAULT_ARRAY_SYMBOL, DEFAULT_SIZE_SYMBOL,
                         checked_header)
@@ -150,8 +150,8 @@ def write_incbin(target, relocatable, cc, array_symbol, size_symbol,
     incbin_path = name if incbin_path is None else incbin_path
     text = incbin_text(data, name, array_symbol, size_symbol, incbin_path)
     directory = os.path.dirname(os.path.abspath(target))
+    require_output_directory(target)
     try:
-        os.makedirs(directory, exist_ok=True)
         scratch_directory = tempfile.TemporaryDirectory(
             dir=directory, prefix=".incbin-check.")
     except OSError as e:
@@ -176,8 +176,17 @@ def write_incbin(target, relocatable, cc, array_symbol, size_symbol,
             first = next((line for line in lines if "rror" in line),
                          f"exit status {result.returncode}")
             raise UserError(f"{target}: does not assemble: {first}")
-        verify_object(os.path.join(scratch, "check.o"), data,
-                      array_symbol, size_symbol)
+        obj = os.path.join(scratch, "check.o")
+        if not os.path.isfile(obj):
+            raise UserError(f"{cc[0]} (CC): exited 0 without writing the "
+                            f"object of {target}: not a C compiler driver?")
+        try:
+            verify_object(obj, data, array_symbol, size_symbol)
+        except UserError as e:
+            # The scratch object is gone once this returns: name the
+            # compiler and the file instead.
+            raise UserError(str(e).replace(
+                obj, f"{target} as {cc[0]} (CC) assembles it")) from None
     write_atomically(target, text)
 
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from ..elf import diff as elfdiff
@@ -38,6 +39,9 @@ class Plan:
     scons_variables: tuple = ()
     keep_dir: Path = None
     record: str = reprobuild.BUILDINFO   # the build record, relative to O
+    # Told a line as each build starts and ends: a build takes seconds,
+    # and a whole check with narrowing a minute or more.
+    progress: object = None
 
 
 def parse_vary(text):
@@ -96,12 +100,17 @@ def run_builds(plan, requests):
     """Run builds [(label, levels)]; {label: BuildResult}, or UserError
     (exit status 2) for the first that could not build."""
     locks = _PathLocks()
+    tell = plan.progress or (lambda text: None)
 
     def one(label, levels):
         setup = _setup(plan, label, levels)
         with locks.holding(setup.paths()):
-            return reprobuild.run_build(plan.source, plan.names, setup,
-                                        plan.keep_dir)
+            tell(f"building {label}")
+            started = time.monotonic()
+            result = reprobuild.run_build(plan.source, plan.names, setup,
+                                          plan.keep_dir)
+            tell(f"built {label} in {time.monotonic() - started:.1f} s")
+            return result
     with concurrent.futures.ThreadPoolExecutor(PARALLEL_BUILDS) as pool:
         futures = {label: pool.submit(one, label, levels)
                    for label, levels in requests}

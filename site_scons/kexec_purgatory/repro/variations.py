@@ -34,6 +34,8 @@ class Tools:
     disorderfs: bool
     uts_namespace: bool
     other_user: tuple                   # (uid, gid) of "nobody", or None
+    # Why there is no other user (the user variation says it), when none.
+    no_other_user: str = "switching users needs root and setpriv"
 
 
 def _works(command):
@@ -64,27 +66,35 @@ def probe_tools(readable=()):
         disorderfs=_disorderfs_works(),
         uts_namespace=bool(shutil.which("unshare"))
         and _works(["unshare", "--uts", "--", "hostname", "repro-probe"]),
-        other_user=_other_user(readable))
+        **_other_user(readable))
 
 
 def _other_user(readable=()):
-    """(uid, gid) of "nobody" if this root can run the build as it, and it
-    can read the directories in ``readable``."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        return None
+    """{"other_user": (uid, gid) of "nobody"} if this root can run the
+    build as it, and it can read this Python's environment and the
+    directories in ``readable``; else {"other_user": None,
+    "no_other_user": why not}."""
+    def without(why):
+        return {"other_user": None, "no_other_user": why}
+    if os.geteuid() != 0:
+        return without("switching users needs root")
+    if not shutil.which("setpriv"):
+        return without("switching users needs setpriv (util-linux)")
     try:
         entry = pwd.getpwnam("nobody")
     except KeyError:
-        return None
+        return without("there is no user 'nobody' to build as")
     user = (entry.pw_uid, entry.pw_gid)
-    if not _works([*reprobuild.as_user_command(user), sys.executable, "-c",
-                   "import SCons, elftools"]):
-        return None
-    if readable and not _works([*reprobuild.as_user_command(user), "test",
-                                "-r", readable[0], *(a for path in readable[1:]
-                                                     for a in ("-a", "-r", path))]):
-        return None
-    return user
+    as_user = reprobuild.as_user_command(user)
+    # The environment first: a virtual environment in a 0700 home is the
+    # usual reason nobody cannot run this Python with its packages.
+    for path in (sys.prefix, *readable):
+        if not _works([*as_user, "test", "-r", path, "-a", "-x", path]):
+            return without(f"nobody cannot read {path}")
+    if not _works([*as_user, sys.executable, "-c", "import SCons, elftools"]):
+        return without(f"nobody cannot import SCons and pyelftools with "
+                       f"{sys.executable}")
+    return {"other_user": user}
 
 
 def _pick(values, level):
@@ -165,8 +175,8 @@ def user(level, tools, workspace):
         what = f"as {name} (uid {uid}, the copy owned by it), HOME={home}"
     else:
         name = f"repro-user-{level}"
-        what = (f"USER=LOGNAME={name}, HOME={home} (emulated: switching users "
-                "needs root and setpriv)")
+        what = (f"USER=LOGNAME={name}, HOME={home} (emulated: "
+                f"{tools.no_other_user})")
     return Condition(what, {"user": tools.other_user},
                      env={"HOME": str(home), "USER": name, "LOGNAME": name},
                      directories=(home,))

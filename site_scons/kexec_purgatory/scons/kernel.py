@@ -96,9 +96,12 @@ def kernel_purgatory(env, out, src, obj=None, variables=None, progress=print):
             make_variables.get("CROSS_COMPILE", "") + "gcc"
         make_variables.setdefault("CC", cc)
         os.makedirs(out.abspath, exist_ok=True)
+        # Asking Kbuild takes seconds: said first, on stderr, as every
+        # progress line (stdout keeps the steps).
         found, version_text = kbuild.commands(
             tree, make_variables, out.abspath, env["ENV"],
-            lambda: tree.check_compiler(cc, env["ENV"]), progress)
+            lambda: tree.check_compiler(cc, env["ENV"]),
+            lambda line: print(line, file=sys.stderr, flush=True))
         progress(f"  KERNEL  {tree.version} {tree.machine} {version_text}")
     except UserError as e:
         raise SCons.Errors.StopError(str(e)) from None

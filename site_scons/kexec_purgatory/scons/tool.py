@@ -42,6 +42,7 @@ from ..build import environment, flags, install, linkcheck
 from ..build.variables import BUILD_VARIABLES, TOOL_VARIABLES
 from ..errors import UserError
 from ..files import read_bytes, remove_stale, write_atomically
+from ..sizes import parse_size
 from ..formats import c_array, ihex, incbin
 from ..formats.embedding import validate_symbols
 from . import record
@@ -148,6 +149,9 @@ def _purgatory_check(target, source, env):
         if check.exit_status(findings):
             return 1
         write_atomically(target[0].path, report.encode())
+        # The RUN gate's report of an earlier build, when it is off now:
+        # it would say this purgatory.ro was run.
+        remove_stale(str(p) for p in env.get("PURGATORY_NOT_RUN", []))
         return 0
     return _gate(env, _user_step(step))
 
@@ -170,17 +174,33 @@ def _ihex(target, source, env):
         target[0].path, source[0].path, env.subst("$LOAD_ADDR")))
 
 
-def _test_run(target, source, env):
-    def step():
-        try:    # unicorn and capstone: needed by test-run only
-            from ..emulate import testrun
-        except ImportError as e:
-            raise UserError(f"test-run needs the Python package '{e.name}' "
-                            "(pip install this project)") from None
-        report = testrun.run_all(read_bytes(source[0].path), source[0].path,
-                                 verbose=env["V"])
-        write_atomically(target[0].path, report.encode())
-    return _user_step(step)
+def _emulated(runs):
+    """A step running ``runs(testrun, data, path)`` -> the JSON report,
+    written to the target; it prints a line a run (with V=1 the step's
+    ``kexec-purgatory test-run`` command comes first)."""
+    def action(target, source, env):
+        def step():
+            try:    # unicorn and capstone: imported when a run is due
+                from ..emulate import testrun
+            except ImportError as e:
+                raise UserError(f"running in emulation needs the Python "
+                                f"package '{e.name}' (pip install this "
+                                "project)") from None
+            report = runs(testrun, read_bytes(source[0].path), source[0].path)
+            write_atomically(target[0].path, report.encode())
+        return _gate(env, _user_step(step))
+    return action
+
+
+# scons test-run: the three test addresses, the default segments.
+_test_run = _emulated(lambda testrun, data, path: testrun.run_all(data, path))
+# The RUN gate of every build (TEST_RUN=yes): two addresses, small segments.
+_run_gate = _emulated(lambda testrun, data, path: testrun.gate(data, path))
+
+
+def _test_run_command(gate):
+    from ..cli import test_run as cli
+    return cli.command("$SOURCE", "$TARGET", gate=gate)
 
 
 def _check_command():
@@ -191,7 +211,7 @@ def _check_command():
 def _embed_command(form):
     def command():
         from ..cli import embed as cli
-        return cli.command(form, "$SOURCE", "$TARGET", **{
+        return cli.command(form, "$SOURCE", "$TARGET", abi="$PURGATORY_ABI", **{
             "c": dict(array_symbol="$ARRAY_SYMBOL", size_symbol="$SIZE_SYMBOL"),
             "S": dict(cc="$CC", array_symbol="$ARRAY_SYMBOL",
                       size_symbol="$SIZE_SYMBOL",
@@ -218,6 +238,7 @@ class Step:
     command: Optional[Callable] = None
     binaries: tuple = ()
     names: str = "$TARGET"          # what the quiet line names
+    quiet: bool = True              # False: the step prints its own lines
 
 
 STEPS = (
@@ -226,7 +247,8 @@ STEPS = (
          command=lambda: linkcheck.link_command("$LD", "$SOURCE", "$TARGET",
                                                 "$PURGATORY_ENTRY")),
     Step("PurgatoryCheck", "CHECK", _purgatory_check, ".check",
-         ("PURGATORY_ABI", "PURGATORY_SIMD"), _check_command, names="$SOURCE"),
+         ("PURGATORY_ABI", "PURGATORY_SIMD", "TEST_RUN"), _check_command,
+         names="$SOURCE"),
     Step("PurgatoryCArray", "BIN2C", _c_array, ".c",
          ("ARRAY_SYMBOL", "SIZE_SYMBOL"), _embed_command("c")),
     Step("PurgatoryIncbin", "INCBIN", _incbin, ".S",
@@ -234,7 +256,10 @@ STEPS = (
          _embed_command("S"), binaries=("CC",)),
     Step("PurgatoryIhex", "IHEX", _ihex, ".hex", ("LOAD_ADDR",),
          _embed_command("ihex")),
-    Step("PurgatoryTestRun", "RUN", _test_run, ".json", ("V",)),
+    Step("PurgatoryTestRun", "RUN", _test_run, ".json", quiet=False,
+         command=lambda: _test_run_command(gate=False)),
+    Step("PurgatoryRun", "RUN", _run_gate, ".run", quiet=False,
+         command=lambda: _test_run_command(gate=True)),
 )
 # The builder of each embedded form.
 FORM_BUILDERS = {"c": "PurgatoryCArray", "S": "PurgatoryIncbin",
@@ -266,7 +291,7 @@ def _comstr(env, step):
     if env["V"]:
         program, *arguments = step.command()
         return " ".join([program, *map(_shell_word, arguments)])
-    return quiet_line(step.tag, step.names)
+    return quiet_line(step.tag, step.names) if step.quiet else None
 
 
 _package_version = []
@@ -384,7 +409,7 @@ class PurgatoryNodes(SCons.Node.NodeList):
     """What ``env.Purgatory`` built: a node list (purgatory.ro, the gates,
     the embedded forms, the build record) to pass on as any builder's
     result, with the parts by name."""
-    objects = relocatable = undefined_check = check = buildinfo = None
+    objects = relocatable = undefined_check = check = run = buildinfo = None
     outputs = ()
 
 
@@ -394,9 +419,14 @@ def _validate_names(env, overrides):
     validate_symbols(*(env.subst(overrides.get(var, f"${var}"))
                        for var in names), names)
     chosen = formats.parse_formats(overrides.get("FORMATS", env.subst("$FORMATS")))
+    load_addr = env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR"))
     if "ihex" in chosen:
-        ihex.parse_load_addr(env.subst(overrides.get("LOAD_ADDR", "$LOAD_ADDR")))
+        ihex.parse_load_addr(load_addr)
         _require_module("intelhex", "intelhex", " (FORMATS=ihex)")
+    else:
+        # Its syntax at least, always: a bad value must not wait for the
+        # day ihex is chosen (the page size needs abi/, ~6 ms a null build).
+        parse_size(load_addr, "LOAD_ADDR")
     return chosen
 
 
@@ -461,26 +491,67 @@ def _outputs(env, relocatable, objects=(), inputs=(), undefined_check=None,
     for form in chosen:
         name = directory.File(formats_default_output(form))
         outputs += getattr(env, FORM_BUILDERS[form])(name, ro, **overrides)
+    # A form not chosen now may be there from an earlier build: scons -c
+    # removes it too.
+    env.Clean(ro, [directory.File(formats_default_output(form))
+                   for form in FORM_BUILDERS if form not in chosen])
+    # What each gate removes when it fails: everything after it, so that
+    # no earlier build's record or report stays beside a bad purgatory.ro.
+    info_file = directory.File(stem + ".buildinfo")
+    check_file, run_file = (directory.File(stem + suffix)
+                            for suffix in (".check", ".run"))
+    test_run = _enabled(overrides.get("TEST_RUN", env.get("TEST_RUN", True)))
+    after_run = [*outputs, info_file]
+    after_check = [run_file, *after_run]
     if undefined_check is None:
-        chk = env.PurgatoryUndefinedCheck(directory.File(stem + ".chk"), ro,
-                                          PURGATORY_GATED=outputs,
-                                          **overrides)[0]
+        chk = env.PurgatoryUndefinedCheck(
+            directory.File(stem + ".chk"), ro,
+            PURGATORY_GATED=[check_file, *after_check], **overrides)[0]
     else:
         chk = env.arg2nodes(undefined_check, env.fs.File)[0]
-    checked = env.PurgatoryCheck(directory.File(stem + ".check"), ro,
-                                 PURGATORY_GATED=outputs, **overrides)
+    checked = env.PurgatoryCheck(check_file, ro, PURGATORY_GATED=after_check,
+                                 PURGATORY_NOT_RUN=[] if test_run else [run_file],
+                                 **overrides)
     env.Depends(checked, chk)
-    env.Depends(outputs, [chk, checked])
+    gates = [chk, checked[0]]
+    if test_run:
+        ran = env.PurgatoryRun(run_file, ro, PURGATORY_GATED=after_run,
+                               **overrides)
+        env.Depends(ran, [chk, checked])
+        gates.append(ran[0])
+    else:
+        env.Clean(ro, run_file)
+        _say_once(env, "  RUN     off (TEST_RUN=no): purgatory.ro is "
+                  "embedded without running it in emulation")
+    env.Depends(outputs, gates)
     objects = env.Flatten(list(objects))
-    info = record.build_info_node(env, directory.File(stem + ".buildinfo"),
+    info = record.build_info_node(env, info_file,
                                   ro, outputs, inputs, objects, **overrides)
     _depend_on_binary(env, info, "CC")
     _depend_on_binary(env, info, "LD")
-    nodes = PurgatoryNodes([ro, chk, checked[0], *outputs, info[0]])
+    nodes = PurgatoryNodes([ro, *gates, *outputs, info[0]])
     nodes.objects, nodes.relocatable = objects, ro
     nodes.undefined_check, nodes.check = chk, checked[0]
+    nodes.run = gates[2] if test_run else None
     nodes.outputs, nodes.buildinfo = list(outputs), info[0]
     return nodes
+
+
+def _enabled(value):
+    """A yes/no variable's value (True, "yes", "0", ...) as a bool."""
+    return str(value).lower() not in ("", "0", "false", "no", "off", "n")
+
+
+_said = set()
+
+
+def _say_once(env, line):
+    """A line about the build's setup, once a run, not for -h or -c."""
+    if line in _said or SCons.Script.GetOption("help") or \
+            SCons.Script.GetOption("clean"):
+        return
+    _said.add(line)
+    print(line)
 
 
 def formats_default_output(form):
@@ -509,6 +580,34 @@ def _install(env, directory, nodes):
         else quiet_line("INSTALL")))
     env.Depends(installed, env.Value(epoch))
     return installed
+
+
+def _manual(env, directory):
+    """The ``kexec-purgatory`` man page and shell completions, generated
+    from the command's argparse definitions under ``directory`` (laid out
+    as share/: man/man1/..., bash-completion/completions/...); the nodes,
+    in the order of ``build.install.MANUAL_FILES``, for a tree's install
+    alias."""
+    directory = env.Dir(directory)
+    names = install.MANUAL_FILES
+
+    def write(target, source, env):
+        def step():
+            from ..cli import manual
+            try:
+                texts = manual.generated()
+            except ImportError as e:
+                raise UserError(f"the man page and completion need the Python "
+                                f"package '{e.name}' (pip install this "
+                                "project)") from None
+            for node, name in zip(target, names):
+                write_atomically(node.path, texts[name].encode())
+        return _user_step(step)
+    nodes = env.Command([directory.File(n) for n in names], [],
+                        SCons.Action.Action(write, "" if env["V"] else
+                                            quiet_line("MAN", "$TARGETS")))
+    env.Depends(nodes, package_version(env))
+    return nodes
 
 
 # Variables of a build that do not change its outputs, so are not passed on.
@@ -585,6 +684,11 @@ def _require_module(module, package, needed_for=""):
 def _set_flags(env):
     """Purgatory flags from CODE_MODEL and the user's filtered flags."""
     try:
+        if env.get("KERNEL"):
+            # CODE_MODEL has a default of its own: refused only when given.
+            flags.refuse_in_kernel_mode({
+                "CFLAGS": env.get("CFLAGS"), "CPPFLAGS": env.get("CPPFLAGS"),
+                "CODE_MODEL": SCons.Script.ARGUMENTS.get("CODE_MODEL")})
         chosen = flags.purgatory_flags(env["CODE_MODEL"], env.get("CFLAGS", ""),
                                        env.get("CPPFLAGS", ""))
         env["PURGATORY_CFLAGS"] = chosen.cflags
@@ -619,10 +723,13 @@ def generate(env, **defaults):
                    CODE_MODEL="pic", ARRAY_SYMBOL="kexec_purgatory",
                    SIZE_SYMBOL="kexec_purgatory_size",
                    FORMATS=formats.DEFAULT_FORMATS,
-                   LOAD_ADDR=ihex.DEFAULT_LOAD_ADDR, V=False)
+                   LOAD_ADDR=ihex.DEFAULT_LOAD_ADDR, V=False, TEST_RUN=True)
     env["ENV"] = environment.command_environment(os.environ)
     _require_module("elftools", "pyelftools")
     _require_module("capstone", "capstone", " (the checker step)")
+    if _enabled(env.get("TEST_RUN", True)):
+        _require_module("unicorn", "unicorn", " (the RUN gate; TEST_RUN=no "
+                        "turns it off)")
     _set_flags(env)
     _require_tools(env)
     env.SetDefault(
@@ -686,6 +793,7 @@ def generate(env, **defaults):
     env.AddMethod(_outputs, "PurgatoryOutputs")
     env.AddMethod(_kernel_purgatory, "KernelPurgatory")
     env.AddMethod(_install, "PurgatoryInstall")
+    env.AddMethod(_manual, "PurgatoryManual")
     env.AddMethod(_verify_reproducible, "PurgatoryVerifyReproducible")
     env.AddMethod(_boot_test, "PurgatoryBootTest")
 
