@@ -167,6 +167,7 @@ def _missing_input_command(name, missing, tmp_path):
         "extract": [missing, "-o", tmp_path / "x.ro"],
         "verify-kernel": [missing, "--source", missing, "--config", missing],
         "test-run": [missing, "-o", tmp_path / "x.json"],
+        "boot-test": ["--kernel", missing, "--logs", tmp_path / "logs"],
     }[name]
 
 
