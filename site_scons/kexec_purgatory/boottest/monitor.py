@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """QEMU's machine protocol (QMP) on a Unix socket: stop the guest, read
-its registers, quit.
+its registers and its physical memory, quit.
 
 ``info registers`` goes through QMP's ``human-monitor-command``, which
 answers in JSON: no prompt or terminal echo to strip as on the plain
@@ -13,6 +13,7 @@ import socket
 import time
 
 RIP = re.compile(r"\bRIP=([0-9a-fA-F]+)")
+XP_BYTE = re.compile(r"^[0-9a-fA-F]+:\s+0x([0-9a-fA-F]{2})\s*$", re.M)
 
 
 class MonitorError(Exception):
@@ -73,17 +74,31 @@ class Monitor:
                 raise MonitorError(f"{name}: {reply['error'].get('desc')}")
             # an event ("STOP", "RESUME", ...): not our answer
 
+    def human(self, line):
+        return self.command("human-monitor-command", **{"command-line": line})
+
+    def stopped_rip(self):
+        """The RIP of a stopped vCPU."""
+        found = RIP.search(self.human("info registers"))
+        if not found:
+            raise MonitorError("info registers: no RIP in QEMU's answer")
+        return int(found.group(1), 16)
+
     def rip(self):
         """The vCPU's RIP; the guest is stopped to read it and resumed."""
         self.command("stop")
         try:
-            text = self.command("human-monitor-command",
-                                **{"command-line": "info registers"})
+            return self.stopped_rip()
         finally:
             self.command("cont")
-        found = RIP.search(text)
+
+    def physical_byte(self, address):
+        """The byte at guest physical ``address`` (``xp /1bx``)."""
+        text = self.human(f"xp /1bx {address:#x}")
+        found = XP_BYTE.search(text)
         if not found:
-            raise MonitorError("info registers: no RIP in QEMU's answer")
+            raise MonitorError(f"xp /1bx {address:#x}: QEMU answered "
+                               f"{text.strip()!r}")
         return int(found.group(1), 16)
 
     def close(self):
