@@ -243,11 +243,6 @@ SIMD_ENABLE = "cr4"
 # have no such symbol.
 SHA256_PATH_SYMBOL = "purgatory_sha256_path"
 SHA256_PATHS = ("unchosen", "generic", "bmi2", "sha-ni")
-# Where a boot test stops this tree's purgatory to read that byte: entry64
-# (arch/x86/entry64.S) runs only after purgatory_verify_digest returned, and
-# jumps to the new kernel; nothing but the purgatory has run since the
-# dispatch wrote the byte.
-SHA256_PATH_HANDOVER_SYMBOL = "entry64"
 # What each path needs of the CPU, as /proc/cpuinfo names the CPUID bits
 # the dispatch tests (purgatory/sha256.c, sha256_cpu_path()).
 SHA256_PATH_CPU_FLAGS = {"generic": (), "bmi2": ("bmi2", "movbe"),

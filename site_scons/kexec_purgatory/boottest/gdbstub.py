@@ -84,17 +84,22 @@ class GdbStub:
         self._send(b"c")
 
     def stopped(self):
-        """True once the stop reply to ``c`` came (the breakpoint was hit);
-        does not wait."""
-        if b"$" not in self.buffer:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-            if not readable:
-                return False
-        reply = self._reply()     # the rest of it follows at once
-        if not reply.startswith((b"T05", b"S05")):
-            raise MonitorError(f"GDB stub: unexpected stop reply "
-                               f"{reply.decode(errors='replace')!r}")
-        return True
+        """True once the stop reply to ``c`` came (SIGTRAP: the breakpoint
+        was hit); does not wait.  Other stop notices (a late ``T02`` from
+        the connection) are passed over."""
+        while True:
+            if b"$" not in self.buffer:
+                readable, _, _ = select.select([self.sock], [], [], 0)
+                if not readable:
+                    return False
+                self._receive()
+                continue
+            reply = self._reply()     # the rest of it follows at once
+            if reply.startswith((b"T05", b"S05")):
+                return True
+            if reply[:1] not in (b"T", b"S"):
+                raise MonitorError(f"GDB stub: unexpected stop reply "
+                                   f"{reply.decode(errors='replace')!r}")
 
     def detach(self):
         """Remove the breakpoint and let the guest go on."""

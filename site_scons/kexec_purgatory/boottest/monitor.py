@@ -13,7 +13,7 @@ import socket
 import time
 
 RIP = re.compile(r"\bRIP=([0-9a-fA-F]+)")
-XP_BYTE = re.compile(r"^[0-9a-fA-F]+:\s+0x([0-9a-fA-F]{2})\s*$", re.M)
+XP_VALUE = re.compile(r"^[0-9a-fA-F]+:\s+0x([0-9a-fA-F]+)\s*$", re.M)
 
 
 class MonitorError(Exception):
@@ -92,12 +92,13 @@ class Monitor:
         finally:
             self.command("cont")
 
-    def physical_byte(self, address):
-        """The byte at guest physical ``address`` (``xp /1bx``)."""
-        text = self.human(f"xp /1bx {address:#x}")
-        found = XP_BYTE.search(text)
+    def physical(self, address, unit="b"):
+        """The byte (``unit`` b) or 8-byte word (g) at guest physical
+        ``address`` (``xp /1bx``, ``xp /1gx``)."""
+        text = self.human(f"xp /1{unit}x {address:#x}")
+        found = XP_VALUE.search(text)
         if not found:
-            raise MonitorError(f"xp /1bx {address:#x}: QEMU answered "
+            raise MonitorError(f"xp /1{unit}x {address:#x}: QEMU answered "
                                f"{text.strip()!r}")
         return int(found.group(1), 16)
 

@@ -12,10 +12,10 @@ kernel decompressing, the digest still running) lets the watch go on.
 QEMU is always ended (QMP ``quit``, else killed) before this returns.
 
 With a ``probe`` (this tree's purgatory, boottest/sha256_path.py) QEMU also
-opens its GDB stub: once the loader's ``Loaded purgatory at`` line is in
-the log (stage 1 then holds ``HOLD_SECONDS`` before it jumps), a breakpoint
-goes at the purgatory's hand-over to the new kernel; when it is hit, the
-path byte is read and the guest goes on.  A guest that stopped has its
+opens its GDB stub: once the loader's lines saying where it put the
+purgatory and the kernel are in the log (stage 1 then holds
+``HOLD_SECONDS`` before it jumps), a breakpoint goes at the new kernel's
+entry; when it is hit, the path byte is read and the guest goes on.  A guest that stopped has its
 byte read too; the verdict keeps it only if the RIP is in the purgatory.
 """
 
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from ..errors import UserError
 from .gdbstub import GdbStub
 from .monitor import Monitor, MonitorError
-from .verdict import LOADED_AT
 
 QEMU = "qemu-system-x86_64"
 DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=0x04"
@@ -144,16 +143,26 @@ class _PathReader:
 
     def _note(self, text):
         self.result.sha256_path_note = text
-        if self.gdb is not None:
-            self.gdb.close()
-            self.gdb = None
+        self._detach()
+
+    def _detach(self):
+        """Remove the breakpoint (QEMU keeps it when the debugger only
+        goes away) and close the stub."""
+        if self.gdb is None:
+            return
+        try:
+            self.gdb.detach()
+        except MonitorError:
+            pass
+        self.gdb.close()
+        self.gdb = None
 
     def poll(self, text, monitor):
         if self.probe is None or monitor.sock is None:
             return
         try:
             if self.addresses is None:
-                self._arm(text, monitor)
+                self._arm(text)
             elif self.gdb is not None and self.gdb.stopped():
                 self._read_at_handover(monitor)
         except (MonitorError, UserError) as e:
@@ -168,11 +177,10 @@ class _PathReader:
         except MonitorError:
             pass
 
-    def _arm(self, text, monitor):
-        found = LOADED_AT.search(text.decode("utf-8", "replace"))
-        if found is None:
+    def _arm(self, text):
+        self.addresses = self.probe.find(text.decode("utf-8", "replace"))
+        if self.addresses is None:
             return
-        self.addresses = self.probe.at(int(found.group(1), 16))
         if JUMP_MARK in text:
             raise MonitorError("stage 1 jumped before the breakpoint was set")
         self.gdb = GdbStub(self.gdb_socket)
@@ -182,17 +190,15 @@ class _PathReader:
     def _read_at_handover(self, monitor):
         try:
             rip = monitor.stopped_rip()
-            if rip != self.addresses.handover:
-                raise MonitorError(f"the guest stopped at RIP {rip:#x}, not "
-                                   f"at the breakpoint "
-                                   f"{self.addresses.handover:#x}")
-            self.result.handover_byte = monitor.physical_byte(
-                self.addresses.byte)
-            self.gdb.detach()
+            target = monitor.physical(self.addresses.rip_slot, "g")
+            if rip != self.addresses.handover or target != rip:
+                raise MonitorError(
+                    f"the guest stopped at RIP {rip:#x}; the breakpoint is at "
+                    f"{self.addresses.handover:#x}, the purgatory's "
+                    f"entry64_regs.rip says {target:#x}")
+            self.result.handover_byte = monitor.physical(self.addresses.byte)
         finally:
-            if self.gdb is not None:
-                self.gdb.close()
-                self.gdb = None
+            self._detach()
             self._resume(monitor)
 
     def read_stopped(self, monitor):
@@ -201,8 +207,7 @@ class _PathReader:
             return
         try:
             monitor.command("stop")
-            self.result.stopped_byte = monitor.physical_byte(
-                self.addresses.byte)
+            self.result.stopped_byte = monitor.physical(self.addresses.byte)
             self.result.stopped_byte_address = self.addresses.byte
         except MonitorError as e:
             self._note(f"not read: {e}")
@@ -212,9 +217,7 @@ class _PathReader:
                 and self.result.sha256_path_note is None:
             self._note("the purgatory did not reach its hand-over to the "
                        "kernel while watched")
-        if self.gdb is not None:
-            self.gdb.close()
-            self.gdb = None
+        self._detach()
 
 
 def boot(machine, serial_log, timeout, quiet):

@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass
 
 from ..errors import UserError
 from . import sha256_path
-from .placement import place
+from .placement import LOADED_PURGATORY, place
 
 TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
-LOADED_AT = re.compile(r"Loaded purgatory at 0x([0-9a-fA-F]+)")
 LOAD_FAILED = re.compile(r"^kpboot: load failed: (\S+)")
 CPU_FLAGS = "kpboot: cpu flags: "
 KERNEL_LINE = re.compile(r"^(kexec[\w-]*|Lockdown): ")
@@ -101,7 +100,7 @@ def kernel_line(lines):
 
 def purgatory_address(lines):
     for line in lines:
-        found = LOADED_AT.search(line)
+        found = LOADED_PURGATORY.search(line)
         if found:
             return int(found.group(1), 16)
     return None
