@@ -89,6 +89,36 @@ def test_a_config_without_kexec_file_or_crash_dump_is_refused_before_booting():
         kernel_config.check(without, ("normal",), "first")
 
 
+def test_sha256_path_probe_places_the_byte_and_the_kernel_entry_from_the_loaders_lines(
+        built):
+    from kexec_purgatory.boottest import sha256_path
+    purgatory = (built("pic") / "purgatory.ro").read_bytes()
+    probe = sha256_path.Probe.for_purgatory(purgatory, "purgatory.ro")
+    log = ("kexec-bzImage64: Loaded purgatory at 0x35ff8000\n"
+           "kexec-bzImage64: Loaded 64bit kernel at 0x36000000 "
+           "bufsz=0x10 memsz=0x20\n")
+    assert probe.find(log.splitlines()[0]) is None
+    found = probe.find(log)
+    with open(built("pic") / "purgatory.ro", "rb") as f:
+        elf = ELFFile(f)
+        symbols = elf.get_section_by_name(".symtab")
+        (byte,) = symbols.get_symbol_by_name("purgatory_sha256_path")
+        (regs,) = symbols.get_symbol_by_name("entry64_regs")
+        data = elf.get_section(byte["st_shndx"])
+        assert regs["st_shndx"] == byte["st_shndx"]
+    # Both in the same section: the loader keeps their distance.
+    assert found.byte - found.rip_slot == byte["st_value"] - (
+        regs["st_value"] + 0x80)
+    assert 0x35ff8000 <= found.byte < 0x35ff8000 + 0x100000
+    assert data.name == ".data"
+    assert found.handover == 0x36000200
+    # An object without the byte (as Debian's purgatory): nothing to read.
+    other = (built("pic") / "purgatory/string.o").read_bytes()
+    assert sha256_path.Probe.for_purgatory(other, "string.o") is None
+    assert sha256_path.name_of(2) == "bmi2"
+    assert sha256_path.name_of(9) == "unknown (9)"
+
+
 # -- Real kernels ---------------------------------------------------------------
 
 def boot_test(*args):
@@ -217,7 +247,8 @@ def test_changed_sha256_constant_jumps_then_stops_in_purgatory_verify_digest_aft
     broken = build_changed(tmp_path, "purgatory/sha256.c", "0x428a2f98",
                            "0x428a2f99")
     status, report, _ = boot_with(small_kernel, broken, tmp_path / "logs",
-                                  "normal", "--accel", "tcg", "--cpu", "Haswell")
+                                  "normal", "--accel", "tcg",
+                                  "--cpu", "Haswell")
     assert status == 1
     (line,) = lines_of(report)
     assert re.fullmatch(r"normal: jumped, then stopped in the purgatory at "
@@ -338,8 +369,9 @@ def assert_path_taken(report, stderr, path, has, lacks):
 @pytest.mark.slow
 def test_haswell_without_sha_ni_takes_the_bmi2_path_into_the_second_kernel_on_both_paths(
         dispatching_kernel, tmp_path):
-    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path, "normal,crash",
-                                 "--accel", "tcg", "--cpu", "Haswell")
+    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path,
+                                      "normal,crash", "--accel", "tcg",
+                                      "--cpu", "Haswell")
     assert status == 0, lines_of(report)
     assert_path_taken(report, stderr, "bmi2", {"bmi2", "movbe"}, {"sha_ni"})
 
@@ -348,7 +380,7 @@ def test_haswell_without_sha_ni_takes_the_bmi2_path_into_the_second_kernel_on_bo
 def test_qemu64_without_bmi2_takes_the_generic_path_into_the_second_kernel(
         dispatching_kernel, tmp_path):
     status, report, stderr = boot_cpu(dispatching_kernel, tmp_path, "normal",
-                                 "--accel", "tcg", "--cpu", "qemu64")
+                                      "--accel", "tcg", "--cpu", "qemu64")
     assert status == 0, lines_of(report)
     assert_path_taken(report, stderr, "generic", set(), {"bmi2", "sha_ni"})
 
@@ -358,9 +390,9 @@ def test_sha256_generic_build_takes_the_generic_path_on_a_cpu_with_bmi2(
         small_kernel, tmp_path):
     tree = copy_tree(tmp_path / "tree")
     run_scons(tree, "build/purgatory.ro", "SHA256=generic")
-    status, report, stderr = boot_with(small_kernel, tree / "build/purgatory.ro",
-                                  tmp_path / "logs", "normal",
-                                  "--accel", "tcg", "--cpu", "Haswell")
+    status, report, stderr = boot_with(
+        small_kernel, tree / "build/purgatory.ro", tmp_path / "logs",
+        "normal", "--accel", "tcg", "--cpu", "Haswell")
     assert status == 0, lines_of(report)
     assert_path_taken(report, stderr, "generic", {"bmi2", "movbe"}, set())
 
@@ -376,21 +408,23 @@ def test_cpu_with_sha_ni_takes_the_sha_ni_path_into_the_second_kernel_on_both_pa
         cpu = ("--accel", "kvm", "--cpu", "host")
     else:
         cpu = ("--accel", "tcg", "--cpu", "max")
-        status, report, stderr = boot_cpu(dispatching_kernel, tmp_path / "probe",
-                                     "normal", *cpu)
+        status, report, stderr = boot_cpu(dispatching_kernel,
+                                          tmp_path / "probe", "normal", *cpu)
         assert status == 0, lines_of(report)
         (judged,) = report["paths"]
         if "sha_ni" not in judged["cpu_flags"]:
             # The best path this CPU model has, taken: the dispatch reads
             # CPUID, and SHA-NI is not there to take.
-            assert_path_taken(report, stderr, "bmi2", {"bmi2", "movbe"}, {"sha_ni"})
+            assert_path_taken(report, stderr, "bmi2", {"bmi2", "movbe"},
+                              {"sha_ni"})
             version = subprocess.run(["qemu-system-x86_64", "--version"],
                                      capture_output=True, text=True)
             pytest.skip(f"{version.stdout.splitlines()[0]}: TCG's -cpu max "
                         "has no sha_ni in the guest's /proc/cpuinfo (and KVM: "
                         f"{accel.kvm_problem() or 'the host has no sha_ni'}): "
                         "no CPU model here runs the SHA-NI path")
-    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path, "normal,crash",
-                                 *cpu)
+    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path,
+                                      "normal,crash", *cpu)
     assert status == 0, lines_of(report)
-    assert_path_taken(report, stderr, "sha-ni", {"sha_ni", "ssse3", "sse4_1"}, set())
+    assert_path_taken(report, stderr, "sha-ni", {"sha_ni", "ssse3", "sse4_1"},
+                      set())

@@ -15,19 +15,15 @@ runs again.  Every read has a deadline.
 import select
 import socket
 
-from .monitor import MonitorError
+from .monitor import MonitorError, QemuSocket
 
 
 def _packet(data):
     return b"$%s#%02x" % (data, sum(data) & 0xFF)
 
 
-class GdbStub:
-    def __init__(self, path, timeout=5.0):
-        self.path = path
-        self.timeout = timeout
-        self.sock = None
-        self.buffer = b""
+class GdbStub(QemuSocket):
+    what = "GDB stub"
 
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -38,15 +34,6 @@ class GdbStub:
             self.close()
             raise MonitorError(f"{self.path}: QEMU's GDB stub: {e}") from None
 
-    def _receive(self):
-        try:
-            chunk = self.sock.recv(4096)
-        except OSError as e:
-            raise MonitorError(f"{self.path}: {e}") from None
-        if not chunk:
-            raise MonitorError(f"{self.path}: QEMU closed its GDB stub")
-        self.buffer += chunk
-
     def _reply(self):
         """The next packet's data (acknowledged), skipping ``+`` acks."""
         while True:
@@ -56,21 +43,15 @@ class GdbStub:
             if end >= 0 and len(self.buffer) >= end + 3:
                 data = self.buffer[start + 1:end]
                 self.buffer = self.buffer[end + 3:]
-                self.sock.sendall(b"+")
+                self._send(b"+")
                 return data
             self._receive()
-
-    def _send(self, data):
-        try:
-            self.sock.sendall(_packet(data))
-        except OSError as e:
-            raise MonitorError(f"{self.path}: {e}") from None
 
     def request(self, data):
         """Send ``data`` and expect OK; stop notices before the answer
         (QEMU sends ``T02`` when the connection stopped the guest) are
         not it."""
-        self._send(data)
+        self._send(_packet(data))
         reply = self._reply()
         while reply[:1] in (b"T", b"S"):
             reply = self._reply()
@@ -81,7 +62,7 @@ class GdbStub:
     def break_at(self, address):
         """A breakpoint at ``address``, then let the guest run."""
         self.request(b"Z1,%x,1" % address)
-        self._send(b"c")
+        self._send(_packet(b"c"))
 
     def stopped(self):
         """True once the stop reply to ``c`` came (SIGTRAP: the breakpoint
@@ -104,8 +85,3 @@ class GdbStub:
     def detach(self):
         """Remove the breakpoint and let the guest go on."""
         self.request(b"D")
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None

@@ -20,12 +20,40 @@ class MonitorError(Exception):
     """QEMU's monitor did not answer as expected."""
 
 
-class Monitor:
+class QemuSocket:
+    """One of QEMU's Unix sockets (QMP, GDB stub): what came in so far in
+    ``buffer``, every failure a MonitorError naming the socket."""
+    what = "socket"
+
     def __init__(self, path, timeout=5.0):
         self.path = path
         self.timeout = timeout
         self.sock = None
         self.buffer = b""
+
+    def _receive(self):
+        try:
+            chunk = self.sock.recv(65536)
+        except OSError as e:
+            raise MonitorError(f"{self.path}: {e}") from None
+        if not chunk:
+            raise MonitorError(f"{self.path}: QEMU closed its {self.what}")
+        self.buffer += chunk
+
+    def _send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise MonitorError(f"{self.path}: {e}") from None
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class Monitor(QemuSocket):
+    what = "monitor"
 
     def connect(self, deadline):
         """Connect (QEMU makes the socket when it starts) and leave the
@@ -48,13 +76,7 @@ class Monitor:
 
     def _message(self):
         while b"\n" not in self.buffer:
-            try:
-                chunk = self.sock.recv(65536)
-            except OSError as e:
-                raise MonitorError(f"{self.path}: {e}") from None
-            if not chunk:
-                raise MonitorError(f"{self.path}: QEMU closed its monitor")
-            self.buffer += chunk
+            self._receive()
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
 
@@ -62,10 +84,7 @@ class Monitor:
         message = {"execute": name}
         if arguments:
             message["arguments"] = arguments
-        try:
-            self.sock.sendall(json.dumps(message).encode() + b"\n")
-        except OSError as e:
-            raise MonitorError(f"{self.path}: {e}") from None
+        self._send(json.dumps(message).encode() + b"\n")
         while True:
             reply = self._message()
             if "return" in reply:
@@ -101,8 +120,3 @@ class Monitor:
             raise MonitorError(f"xp /1{unit}x {address:#x}: QEMU answered "
                                f"{text.strip()!r}")
         return int(found.group(1), 16)
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
