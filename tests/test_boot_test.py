@@ -6,7 +6,9 @@ and a small 6.1 kernel (built once into the cache from
 linux_trees.boot_source(): about 7 minutes on 2 cores) with this tree's
 purgatory for each code model, through ``scons boot-test``, and with three
 broken purgatories built from this tree: each must fail the way the kernel
-makes it fail.
+makes it fail.  With CPU models with and without BMI2 (and SHA-NI where a
+model has it) the purgatory must take the SHA-256 path the guest's
+/proc/cpuinfo says it can, read from the guest's memory.
 """
 
 import json
@@ -87,6 +89,36 @@ def test_a_config_without_kexec_file_or_crash_dump_is_refused_before_booting():
         kernel_config.check(without, ("normal",), "first")
 
 
+def test_sha256_path_probe_places_the_byte_and_the_kernel_entry_from_the_loaders_lines(
+        built):
+    from kexec_purgatory.boottest import sha256_path
+    purgatory = (built("pic") / "purgatory.ro").read_bytes()
+    probe = sha256_path.Probe.for_purgatory(purgatory, "purgatory.ro")
+    log = ("kexec-bzImage64: Loaded purgatory at 0x35ff8000\n"
+           "kexec-bzImage64: Loaded 64bit kernel at 0x36000000 "
+           "bufsz=0x10 memsz=0x20\n")
+    assert probe.find(log.splitlines()[0]) is None
+    found = probe.find(log)
+    with open(built("pic") / "purgatory.ro", "rb") as f:
+        elf = ELFFile(f)
+        symbols = elf.get_section_by_name(".symtab")
+        (byte,) = symbols.get_symbol_by_name("purgatory_sha256_path")
+        (regs,) = symbols.get_symbol_by_name("entry64_regs")
+        data = elf.get_section(byte["st_shndx"])
+        assert regs["st_shndx"] == byte["st_shndx"]
+    # Both in the same section: the loader keeps their distance.
+    assert found.byte - found.rip_slot == byte["st_value"] - (
+        regs["st_value"] + 0x80)
+    assert 0x35ff8000 <= found.byte < 0x35ff8000 + 0x100000
+    assert data.name == ".data"
+    assert found.handover == 0x36000200
+    # An object without the byte (as Debian's purgatory): nothing to read.
+    other = (built("pic") / "purgatory/string.o").read_bytes()
+    assert sha256_path.Probe.for_purgatory(other, "string.o") is None
+    assert sha256_path.name_of(2) == "bmi2"
+    assert sha256_path.name_of(9) == "unknown (9)"
+
+
 # -- Real kernels ---------------------------------------------------------------
 
 def boot_test(*args):
@@ -107,11 +139,11 @@ def small_kernel(kernel_trees):
     return src, obj
 
 
-def boot_with(small_kernel, purgatory, logs, modes="normal,crash"):
+def boot_with(small_kernel, purgatory, logs, modes="normal,crash", *more):
     require_qemu()
     src, obj = small_kernel
     return boot_test("--source", src, "--kernel-o", obj, "--purgatory",
-                     purgatory, "--logs", logs, "--modes", modes)
+                     purgatory, "--logs", logs, "--modes", modes, *more)
 
 
 def lines_of(report):
@@ -210,17 +242,22 @@ def build_changed(tmp_path, file, old, new):
 
 
 @pytest.mark.slow
-def test_changed_sha256_constant_jumps_then_stops_in_purgatory_verify_digest(
+def test_changed_sha256_constant_jumps_then_stops_in_purgatory_verify_digest_after_the_bmi2_path(
         small_kernel, tmp_path):
     broken = build_changed(tmp_path, "purgatory/sha256.c", "0x428a2f98",
                            "0x428a2f99")
     status, report, _ = boot_with(small_kernel, broken, tmp_path / "logs",
-                                  "normal")
+                                  "normal", "--accel", "tcg",
+                                  "--cpu", "Haswell")
     assert status == 1
     (line,) = lines_of(report)
     assert re.fullmatch(r"normal: jumped, then stopped in the purgatory at "
                         r"\+0x[0-9a-f]+ \(purgatory_verify_digest\+0x[0-9a-f]+\)",
                         line), line
+    (path,) = report["paths"]
+    assert {"bmi2", "movbe"} <= set(path["cpu_flags"])
+    assert (path["sha256_path"], path["sha256_path_read"]) == (
+        "bmi2", "stopped in the purgatory")
     with open(broken, "rb") as f:
         (verify,) = ELFFile(f).get_section_by_name(".symtab") \
             .get_symbol_by_name("purgatory_verify_digest")
@@ -291,3 +328,103 @@ def test_scons_boot_test_in_kernel_mode_embeds_the_purgatory_kbuilds_commands_bu
     assert kexec_purgatory_cli("extract", tree / "build/boot-test/bzImage",
                                "-o", extracted).returncode == 0
     assert extracted.read_bytes() == kbuilds.read_bytes()
+
+
+# -- The SHA-256 path the purgatory took (issue 16) ---------------------------
+
+@pytest.fixture(scope="module")
+def dispatching_kernel(small_kernel, built, tmp_path_factory):
+    """The small kernel carrying this tree's purgatory (SHA256=auto), built
+    once for the tests below."""
+    from kexec_purgatory.boottest import small_kernel as small
+    src, obj = small_kernel
+    output = tmp_path_factory.mktemp("dispatching") / "bzImage"
+    return small.kernel_with(str(src), str(obj),
+                             str(built("pic") / "purgatory.ro"), str(output))
+
+
+def boot_cpu(kernel, logs, modes, *cpu):
+    require_qemu()
+    return boot_test("--kernel", kernel, "--logs", logs, "--modes", modes,
+                     *cpu)
+
+
+def assert_path_taken(report, stderr, path, has, lacks):
+    """Every path reached stage 2, with the guest's CPU flags ``has`` and
+    not ``lacks``, and the purgatory says it hashed with ``path`` (in the
+    JSON and in the verdict line, which goes to stderr with --json)."""
+    for judged in report["paths"]:
+        start = f"boot-test: {judged['mode']}: {judged['text']}"
+        (line,) = [line for line in stderr.splitlines()
+                   if line.startswith(start)]
+        assert judged["outcome"] == "ok", lines_of(report)
+        flags = set(judged["cpu_flags"])
+        assert has <= flags and not lacks & flags, sorted(flags)
+        assert (judged["sha256_path"], judged["sha256_path_read"]) == (
+            path, "at the new kernel's entry"), judged
+        assert line.endswith(f"; SHA-256 path {path}, read at the new "
+                             "kernel's entry"), line
+
+
+@pytest.mark.slow
+def test_haswell_without_sha_ni_takes_the_bmi2_path_into_the_second_kernel_on_both_paths(
+        dispatching_kernel, tmp_path):
+    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path,
+                                      "normal,crash", "--accel", "tcg",
+                                      "--cpu", "Haswell")
+    assert status == 0, lines_of(report)
+    assert_path_taken(report, stderr, "bmi2", {"bmi2", "movbe"}, {"sha_ni"})
+
+
+@pytest.mark.slow
+def test_qemu64_without_bmi2_takes_the_generic_path_into_the_second_kernel(
+        dispatching_kernel, tmp_path):
+    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path, "normal",
+                                      "--accel", "tcg", "--cpu", "qemu64")
+    assert status == 0, lines_of(report)
+    assert_path_taken(report, stderr, "generic", set(), {"bmi2", "sha_ni"})
+
+
+@pytest.mark.slow
+def test_sha256_generic_build_takes_the_generic_path_on_a_cpu_with_bmi2(
+        small_kernel, tmp_path):
+    tree = copy_tree(tmp_path / "tree")
+    run_scons(tree, "build/purgatory.ro", "SHA256=generic")
+    status, report, stderr = boot_with(
+        small_kernel, tree / "build/purgatory.ro", tmp_path / "logs",
+        "normal", "--accel", "tcg", "--cpu", "Haswell")
+    assert status == 0, lines_of(report)
+    assert_path_taken(report, stderr, "generic", {"bmi2", "movbe"}, set())
+
+
+@pytest.mark.slow
+def test_cpu_with_sha_ni_takes_the_sha_ni_path_into_the_second_kernel_on_both_paths(
+        dispatching_kernel, tmp_path):
+    """Under KVM on a CPU with SHA-NI: -cpu host.  Under TCG: -cpu max, if
+    this QEMU emulates SHA-NI; QEMU 7.2 (Debian 12) does not, which the
+    guest's /proc/cpuinfo shows, and then the test is skipped with that
+    measured reason."""
+    if accel.kvm_problem() is None and "sha_ni" in accel.cpu_flags():
+        cpu = ("--accel", "kvm", "--cpu", "host")
+    else:
+        cpu = ("--accel", "tcg", "--cpu", "max")
+        status, report, stderr = boot_cpu(dispatching_kernel,
+                                          tmp_path / "probe", "normal", *cpu)
+        assert status == 0, lines_of(report)
+        (judged,) = report["paths"]
+        if "sha_ni" not in judged["cpu_flags"]:
+            # The best path this CPU model has, taken: the dispatch reads
+            # CPUID, and SHA-NI is not there to take.
+            assert_path_taken(report, stderr, "bmi2", {"bmi2", "movbe"},
+                              {"sha_ni"})
+            version = subprocess.run(["qemu-system-x86_64", "--version"],
+                                     capture_output=True, text=True)
+            pytest.skip(f"{version.stdout.splitlines()[0]}: TCG's -cpu max "
+                        "has no sha_ni in the guest's /proc/cpuinfo (and KVM: "
+                        f"{accel.kvm_problem() or 'the host has no sha_ni'}): "
+                        "no CPU model here runs the SHA-NI path")
+    status, report, stderr = boot_cpu(dispatching_kernel, tmp_path,
+                                      "normal,crash", *cpu)
+    assert status == 0, lines_of(report)
+    assert_path_taken(report, stderr, "sha-ni", {"sha_ni", "ssse3", "sse4_1"},
+                      set())

@@ -6,10 +6,13 @@
  * loads /boottest/kernel with /boottest/initrd and /boottest/cmdline through
  * kexec_file_load(2) (with KEXEC_FILE_ON_CRASH when /boottest/mode says
  * "crash"), prints the result with its errno, and jumps: reboot(KEXEC) on
- * the normal path, a sysrq crash on the crash path.  Stage 2 (the second
- * kernel, told apart by "kpboot.stage=2" on its command line) proves it is
- * that kernel (for crash: elfcorehdr= and /proc/vmcore) and ends QEMU at
- * once through isa-debug-exit.  Every line it prints starts with "kpboot:";
+ * the normal path, a sysrq crash on the crash path; before that it prints
+ * the CPU's flags from /proc/cpuinfo, and when /boottest/hold names a
+ * number of seconds it waits that long between the load and the jump (the
+ * host sets a breakpoint in the loaded purgatory meanwhile).  Stage 2 (the
+ * second kernel, told apart by "kpboot.stage=2" on its command line) proves
+ * it is that kernel (for crash: elfcorehdr= and /proc/vmcore) and ends QEMU
+ * at once through isa-debug-exit.  Every line it prints starts with "kpboot:";
  * the verdict reads the serial log.
  */
 #define _GNU_SOURCE
@@ -19,6 +22,7 @@
 #include <linux/reboot.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
 #include <sys/klog.h>
@@ -82,6 +86,30 @@ static int read_text(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* The first "flags" line of /proc/cpuinfo, whole: what the CPU model has. */
+static void say_cpu_flags(void)
+{
+	static char info[65536];
+	char *flags, *end;
+
+	if (read_text("/proc/cpuinfo", info, sizeof(info))) {
+		say("cpu flags: /proc/cpuinfo: %s", strerrorname_np(errno));
+		return;
+	}
+	flags = strstr(info, "\nflags\t");
+	flags = flags ? strchr(flags, ':') : NULL;
+	if (!flags) {
+		say("cpu flags: no flags line in /proc/cpuinfo");
+		return;
+	}
+	flags += strspn(flags, ": ");
+	end = flags + strcspn(flags, "\n");
+	if (write(STDOUT_FILENO, "kpboot: cpu flags: ", 19) == 19) {
+		*end = '\n';
+		(void)!write(STDOUT_FILENO, flags, end + 1 - flags);
+	}
+}
+
 static void enable_loader_debug(void)
 {
 	static const char *const files[] = {
@@ -108,7 +136,7 @@ static void enable_loader_debug(void)
 
 static void stage1(void)
 {
-	char mode[32], cmdline[2048];
+	char mode[32], cmdline[2048], hold[16];
 	unsigned long flags = 0;
 	int kernel, initrd, err;
 	long ret;
@@ -121,6 +149,7 @@ static void stage1(void)
 	if (strcmp(mode, "crash") == 0)
 		flags |= KEXEC_FILE_ON_CRASH;
 	say("stage 1 mode=%s", mode);
+	say_cpu_flags();
 	enable_loader_debug();
 	kernel = open("/boottest/kernel", O_RDONLY | O_CLOEXEC);
 	initrd = open("/boottest/initrd", O_RDONLY | O_CLOEXEC);
@@ -138,6 +167,10 @@ static void stage1(void)
 		leave(EXIT_LOAD_FAILED);
 	}
 	say("load ok");
+	if (read_text("/boottest/hold", hold, sizeof(hold)) == 0) {
+		say("holding %s s before the jump", hold);
+		sleep(atoi(hold));
+	}
 	sync();
 	if (flags & KEXEC_FILE_ON_CRASH) {
 		int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);

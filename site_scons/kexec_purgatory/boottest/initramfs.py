@@ -4,9 +4,10 @@
 init.c (beside this module) is compiled with the host's ``gcc -static``:
 the guests have no C library.  Stage 2's archive holds the init alone;
 stage 1's adds what stage 1 hands to kexec_file_load(2): the second kernel,
-stage 2's archive as its initrd, its command line, and the path (normal or
-crash).  /dev/console is in both, since the kernel opens it for init before
-anything could mount devtmpfs (init/main.c, console_on_rootfs).
+stage 2's archive as its initrd, its command line, the path (normal or
+crash) and, when asked, how many seconds to hold before the jump.
+/dev/console is in both, since the kernel opens it for init before anything
+could mount devtmpfs (init/main.c, console_on_rootfs).
 """
 
 import os
@@ -48,12 +49,15 @@ def stage2_archive(init):
     return cpio.newc(_base(init))
 
 
-def stage1_archive(init, mode, second_kernel, second_cmdline):
-    """Stage 1's archive: ``mode`` is "normal" or "crash"."""
+def stage1_archive(init, mode, second_kernel, second_cmdline, hold=None):
+    """Stage 1's archive: ``mode`` is "normal" or "crash"; ``hold``
+    seconds between the load and the jump, if not None."""
+    held = [] if hold is None else [
+        cpio.regular("boottest/hold", f"{hold}\n".encode())]
     return cpio.newc([
         *_base(init), cpio.directory("boottest"),
         cpio.regular("boottest/mode", mode.encode() + b"\n"),
         cpio.regular("boottest/cmdline", second_cmdline.encode() + b"\n"),
         cpio.regular("boottest/kernel", second_kernel),
-        cpio.regular("boottest/initrd", stage2_archive(init)),
+        cpio.regular("boottest/initrd", stage2_archive(init)), *held,
     ])

@@ -9,10 +9,16 @@ the nearest symbol at or below it in that section names the code.  The
 purgatory runs identity-mapped, so RIP is also its physical address.
 """
 
+import re
 from dataclasses import dataclass
 
 from ..elf import loader
 from ..elf.reader import damaged_elf_is_user_error, symtab_symbols
+
+# arch/x86/kernel/kexec-bzimage64.c, bzImage64_load(): the loader's debug
+# lines (pr_debug; kexec_dprintk in 6.12) saying where it put each.
+LOADED_PURGATORY = re.compile(r"Loaded purgatory at 0x([0-9a-fA-F]+)")
+LOADED_KERNEL = re.compile(r"Loaded 64bit kernel at 0x([0-9a-fA-F]+)")
 
 
 @dataclass(frozen=True)

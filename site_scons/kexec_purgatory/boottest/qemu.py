@@ -10,6 +10,13 @@ vCPU's RIP, read a few times through the monitor, stays put: a purgatory
 spinning in its digest-mismatch loop.  A RIP that still moves (the new
 kernel decompressing, the digest still running) lets the watch go on.
 QEMU is always ended (QMP ``quit``, else killed) before this returns.
+
+With a ``probe`` (this tree's purgatory, boottest/sha256_path.py) QEMU also
+opens its GDB stub: once the loader's lines saying where it put the
+purgatory and the kernel are in the log (stage 1 then holds
+``HOLD_SECONDS`` before it jumps), a breakpoint goes at the new kernel's
+entry; when it is hit, the path byte is read and the guest goes on.  A guest that stopped has its
+byte read too; the verdict keeps it only if the RIP is in the purgatory.
 """
 
 import os
@@ -19,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from .gdbstub import GdbStub
 from .monitor import Monitor, MonitorError
 
 QEMU = "qemu-system-x86_64"
@@ -28,6 +36,10 @@ JUMP_MARK = b"kpboot: jumping"
 STAGE2_MARK = b"kpboot: stage 2"
 RIP_SAMPLES = 3
 RIP_SAMPLE_GAP = 0.2
+# How long stage 1 waits between the load and the jump when the SHA-256
+# path is to be read (init.c reads it from /boottest/hold): time to set the
+# breakpoint, which stops the guest while it is set.
+HOLD_SECONDS = 1
 
 
 @dataclass
@@ -40,6 +52,7 @@ class Machine:
     accel: str
     cpu: str | None = None
     memory_mib: int = 1024
+    probe: object = None        # a sha256_path.Probe, or None
 
 
 @dataclass
@@ -53,6 +66,12 @@ class Boot:
     exit_status: int | None = None
     rips: list = field(default_factory=list)
     monitor_error: str | None = None
+    # The SHA-256 path byte read at the hand-over (breakpoint hit), or in
+    # the stopped guest at ``stopped_byte_address``; why not, if not.
+    handover_byte: int | None = None
+    stopped_byte: int | None = None
+    stopped_byte_address: int | None = None
+    sha256_path_note: str | None = None
 
 
 def qemu_path():
@@ -63,8 +82,10 @@ def qemu_path():
     return found
 
 
-def command(machine, serial_log, qmp_socket):
+def command(machine, serial_log, qmp_socket, gdb_socket=None):
     cpu = machine.cpu or ("host" if machine.accel == "kvm" else None)
+    gdb = ["-gdb", f"unix:{gdb_socket},server=on,wait=off"] if gdb_socket \
+        else []
     return [qemu_path(), "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-accel", machine.accel,
             *(["-cpu", cpu] if cpu else []),
@@ -73,7 +94,7 @@ def command(machine, serial_log, qmp_socket):
             "-append", machine.append,
             "-serial", f"file:{serial_log}",
             "-device", DEBUG_EXIT,
-            "-qmp", f"unix:{qmp_socket},server=on,wait=off"]
+            "-qmp", f"unix:{qmp_socket},server=on,wait=off", *gdb]
 
 
 def _steady_rips(monitor):
@@ -109,6 +130,96 @@ class _Watch:
         return JUMP_MARK in self.text and STAGE2_MARK not in self.text
 
 
+class _PathReader:
+    """The SHA-256 path byte of a probed purgatory, read only while the
+    guest is known to be in it (boottest/sha256_path.py)."""
+
+    def __init__(self, probe, gdb_socket, result):
+        self.probe = probe
+        self.gdb_socket = gdb_socket
+        self.result = result
+        self.addresses = None
+        self.gdb = None
+
+    def _note(self, text):
+        self.result.sha256_path_note = text
+        self._detach()
+
+    def _detach(self):
+        """Remove the breakpoint (QEMU keeps it when the debugger only
+        goes away) and close the stub."""
+        if self.gdb is None:
+            return
+        try:
+            self.gdb.detach()
+        except MonitorError:
+            pass
+        self.gdb.close()
+        self.gdb = None
+
+    def poll(self, text, monitor):
+        if self.probe is None or monitor.sock is None:
+            return
+        try:
+            if self.addresses is None:
+                self._arm(text)
+            elif self.gdb is not None and self.gdb.stopped():
+                self._read_at_handover(monitor)
+        except (MonitorError, UserError) as e:
+            self._note(f"not read: {e}")
+            self._resume(monitor)
+
+    @staticmethod
+    def _resume(monitor):
+        """Let the guest go on (a debugger's connection stopped it)."""
+        try:
+            monitor.command("cont")
+        except MonitorError:
+            pass
+
+    def _arm(self, text):
+        self.addresses = self.probe.find(text.decode("utf-8", "replace"))
+        if self.addresses is None:
+            return
+        if JUMP_MARK in text:
+            raise MonitorError("stage 1 jumped before the breakpoint was set")
+        self.gdb = GdbStub(self.gdb_socket)
+        self.gdb.connect()
+        self.gdb.break_at(self.addresses.handover)
+
+    def _read_at_handover(self, monitor):
+        try:
+            rip = monitor.stopped_rip()
+            target = monitor.physical(self.addresses.rip_slot, "g")
+            if rip != self.addresses.handover or target != rip:
+                raise MonitorError(
+                    f"the guest stopped at RIP {rip:#x}; the breakpoint is at "
+                    f"{self.addresses.handover:#x}, the purgatory's "
+                    f"entry64_regs.rip says {target:#x}")
+            self.result.handover_byte = monitor.physical(self.addresses.byte)
+        finally:
+            self._detach()
+            self._resume(monitor)
+
+    def read_stopped(self, monitor):
+        """The byte in a guest that stopped (its RIP steady)."""
+        if self.addresses is None or monitor.sock is None:
+            return
+        try:
+            monitor.command("stop")
+            self.result.stopped_byte = monitor.physical(self.addresses.byte)
+            self.result.stopped_byte_address = self.addresses.byte
+        except MonitorError as e:
+            self._note(f"not read: {e}")
+
+    def finish(self):
+        if self.gdb is not None and self.result.handover_byte is None \
+                and self.result.sha256_path_note is None:
+            self._note("the purgatory did not reach its hand-over to the "
+                       "kernel while watched")
+        self._detach()
+
+
 def boot(machine, serial_log, timeout, quiet):
     """Run ``machine`` once; the serial log goes to ``serial_log`` and QEMU's
     own output beside it (``.qemu.log``)."""
@@ -116,10 +227,11 @@ def boot(machine, serial_log, timeout, quiet):
         else serial_log
     qemu_log = base + ".qemu.log"
     qmp_socket = base + ".qmp"
-    for stale in (serial_log, qmp_socket):
+    gdb_socket = base + ".gdb" if machine.probe is not None else None
+    for stale in (serial_log, qmp_socket, gdb_socket or qmp_socket):
         if os.path.exists(stale):
             os.unlink(stale)
-    argv = command(machine, serial_log, qmp_socket)
+    argv = command(machine, serial_log, qmp_socket, gdb_socket)
     started = time.monotonic()
     with open(qemu_log, "wb") as out:
         out.write(("$ " + " ".join(argv) + "\n").encode())
@@ -128,6 +240,7 @@ def boot(machine, serial_log, timeout, quiet):
                                    stderr=subprocess.STDOUT)
     monitor = Monitor(qmp_socket)
     result = Boot(serial_log, qemu_log, "timeout", 0.0)
+    path_reader = _PathReader(machine.probe, gdb_socket, result)
     try:
         try:
             monitor.connect(started + 10)
@@ -140,6 +253,7 @@ def boot(machine, serial_log, timeout, quiet):
                 break
             now = time.monotonic()
             watch.poll()
+            path_reader.poll(watch.text, monitor)
             if now - started >= timeout:
                 if monitor.sock is not None and watch.jumped():
                     try:
@@ -156,14 +270,17 @@ def boot(machine, serial_log, timeout, quiet):
                     monitor.close()
                 if len(set(result.rips)) == 1:
                     result.end = "stopped"
+                    path_reader.read_stopped(monitor)
                     break
                 watch.changed = time.monotonic()
             time.sleep(0.05)
     finally:
         result.seconds = time.monotonic() - started
+        path_reader.finish()
         _end(process, monitor)
-        if os.path.exists(qmp_socket):
-            os.unlink(qmp_socket)
+        for socket_path in (qmp_socket, gdb_socket):
+            if socket_path and os.path.exists(socket_path):
+                os.unlink(socket_path)
     if result.end == "exited":
         result.exit_status = process.returncode
     return result

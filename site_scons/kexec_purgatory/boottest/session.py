@@ -6,7 +6,8 @@ run says so (exit 2) instead of failing: the image is a bzImage, its config
 (IKCONFIG, or config-VERSION beside it) has what the paths need, QEMU is
 there, the accelerator asked for is usable, init compiles.  The purgatory
 the first kernel carries is read from it (formats/kernel_image.py) to place
-a stopped RIP.  Serial logs go to LOGS, named IMAGE.MODE.serial.log, with
+a stopped RIP and, when it is this tree's, to read which SHA-256 path it
+took (boottest/sha256_path.py).  Serial logs go to LOGS, named IMAGE.MODE.serial.log, with
 QEMU's own output in IMAGE.MODE.qemu.log; the initramfs images are
 temporary.
 """
@@ -20,7 +21,7 @@ from ..errors import UserError
 from ..files import read_bytes, write_atomically
 from ..formats import read_blob
 from . import accel as accelerators
-from . import initramfs, kernel_config, qemu, verdict
+from . import initramfs, kernel_config, qemu, sha256_path, verdict
 
 MODES = ("normal", "crash")
 CONSOLE = "console=ttyS0 panic=-1"
@@ -79,6 +80,18 @@ def _carried_purgatory(path):
     return (blob.data, blob.name) if blob.kind == "elf" else (None, None)
 
 
+def _path_probe(purgatory, name):
+    try:
+        probe = sha256_path.Probe.for_purgatory(purgatory, name)
+    except UserError as e:
+        progress(f"the SHA-256 path will not be read: {e}")
+        return None
+    if probe is not None:
+        progress("this tree's purgatory: the SHA-256 path it takes will be "
+                 f"read (stage 1 holds {qemu.HOLD_SECONDS} s before the jump)")
+    return probe
+
+
 def _checked_config(path, modes, roles):
     config = kernel_config.probe(path, read_bytes(path))
     progress(f"config of {path}: " + (config.source if config.config
@@ -112,6 +125,7 @@ def run(options):
     progress(f"accelerator: {chosen.name} ({chosen.reason})")
     second = read_bytes(second_path)
     purgatory, name = _carried_purgatory(options.kernel)
+    probe = _path_probe(purgatory, name or "purgatory.ro")
     init = initramfs.compile_init()
     os.makedirs(options.logs, exist_ok=True)
     stem = os.path.join(options.logs, os.path.basename(options.kernel))
@@ -121,13 +135,14 @@ def run(options):
             first, following = command_lines(options, mode)
             initrd = os.path.join(tmp, f"{mode}.cpio")
             write_atomically(initrd, initramfs.stage1_archive(
-                init, mode, second, following))
+                init, mode, second, following,
+                qemu.HOLD_SECONDS if probe else None))
             log = f"{stem}.{mode}.serial.log"
             progress(f"{mode}: booting under {chosen.name} (at most "
                      f"{options.timeout:.0f} s; serial log {log})")
             boot = qemu.boot(qemu.Machine(options.kernel, initrd, first,
                                           chosen.name, options.cpu,
-                                          options.memory_mib),
+                                          options.memory_mib, probe),
                              log, options.timeout, options.quiet)
             judged = verdict.judge(mode, boot, purgatory, name or "purgatory.ro")
             progress(judged.line())

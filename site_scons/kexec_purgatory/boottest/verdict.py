@@ -11,17 +11,23 @@ refused load is the first line of the kexec code (``kexec:``,
 ``loading`` and ``load failed`` that is not one of the loader's progress
 lines: the first says why, the later ones what failed in consequence
 (``kexec-bzImage64: Loading purgatory failed``).
+
+For this tree's purgatory the line also says which SHA-256 path it took,
+when that could be read while the guest was provably in the purgatory
+(boottest/sha256_path.py): ``normal: ok (6.4 s); SHA-256 path bmi2, read at
+the jump to the kernel (entry64)``.
 """
 
 import re
 from dataclasses import asdict, dataclass
 
 from ..errors import UserError
-from .placement import place
+from . import sha256_path
+from .placement import LOADED_PURGATORY, place
 
 TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
-LOADED_AT = re.compile(r"Loaded purgatory at 0x([0-9a-fA-F]+)")
 LOAD_FAILED = re.compile(r"^kpboot: load failed: (\S+)")
+CPU_FLAGS = "kpboot: cpu flags: "
 KERNEL_LINE = re.compile(r"^(kexec[\w-]*|Lockdown): ")
 # The loader's pr_debug progress lines (kexec_file.c, kexec-bzimage64.c,
 # machine_kexec_64.c): never the reason for a refusal.
@@ -46,9 +52,20 @@ class Verdict:
     kernel_line: str | None = None
     rip: int | None = None
     purgatory_address: int | None = None
+    cpu_flags: list | None = None       # the first kernel's /proc/cpuinfo
+    sha256_path: str | None = None      # abi/x86_64.py SHA256_PATHS
+    sha256_path_read: str | None = None     # when it was read
+    sha256_path_note: str | None = None     # why not, if not
 
     def line(self):
-        return f"{self.mode}: {self.text}"
+        if self.sha256_path is not None:
+            extra = (f"; SHA-256 path {self.sha256_path}, read "
+                     f"{self.sha256_path_read}")
+        elif self.sha256_path_note is not None:
+            extra = f"; SHA-256 path {self.sha256_path_note}"
+        else:
+            extra = ""
+        return f"{self.mode}: {self.text}{extra}"
 
     def as_json(self):
         return asdict(self)
@@ -83,7 +100,7 @@ def kernel_line(lines):
 
 def purgatory_address(lines):
     for line in lines:
-        found = LOADED_AT.search(line)
+        found = LOADED_PURGATORY.search(line)
         if found:
             return int(found.group(1), 16)
     return None
@@ -134,6 +151,22 @@ def _stuck(verdict, lines, boot, purgatory, name):
                         f"purgatory loaded at {address:#x}: no second kernel")
     else:
         verdict.text = f"jumped, then {still} in the purgatory at {spot.text()}"
+        if boot.stopped_byte is not None:
+            verdict.sha256_path = sha256_path.name_of(boot.stopped_byte)
+            verdict.sha256_path_read = sha256_path.READ_STOPPED
+    return verdict
+
+
+def _sha256_path(verdict, boot):
+    """The path read at the hand-over to the kernel, else why not."""
+    if boot.handover_byte is not None:
+        verdict.sha256_path = sha256_path.name_of(boot.handover_byte)
+        verdict.sha256_path_read = sha256_path.READ_AT_HANDOVER
+    elif verdict.sha256_path is None:
+        verdict.sha256_path_note = boot.sha256_path_note
+        if boot.stopped_byte is not None and verdict.sha256_path_note is None:
+            verdict.sha256_path_note = ("not read: the guest did not stop in "
+                                        "the purgatory")
     return verdict
 
 
@@ -141,6 +174,10 @@ def judge(mode, boot, purgatory=None, name="purgatory.ro"):
     """The Verdict of one path from its Boot (boottest/qemu.py);
     ``purgatory`` (purgatory.ro's bytes, the one the first kernel carries)
     places a stopped RIP."""
+    return _sha256_path(_judged(mode, boot, purgatory, name), boot)
+
+
+def _judged(mode, boot, purgatory, name):
     verdict = Verdict(mode, FAILED, "", round(boot.seconds, 1), boot.serial_log)
     try:
         with open(boot.serial_log, "rb") as f:
@@ -152,6 +189,9 @@ def judge(mode, boot, purgatory=None, name="purgatory.ro"):
         verdict.text = (f"QEMU failed ({boot.exit_status}): "
                         f"{_last_line(boot.qemu_log)}")
         return verdict
+    flags = _index(lines, CPU_FLAGS)
+    if flags is not None:
+        verdict.cpu_flags = lines[flags][len(CPU_FLAGS):].split()
     stage1 = _index(lines, "kpboot: stage 1")
     if stage1 is None:
         last = next((line for line in reversed(lines) if line.strip()), "")
