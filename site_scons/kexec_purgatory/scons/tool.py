@@ -681,10 +681,18 @@ def _require_module(module, package, needed_for=""):
             f"(pip install {package}, or pip install this project)")
 
 
+def kernel_mode(env):
+    """Whether ``KERNEL=SRC`` asks for that tree's own purgatory (kernel
+    mode); ``scons boot-test KERNEL=SRC`` without ``KERNEL_O`` names the
+    small kernel's source instead, and builds this tree's purgatory."""
+    return bool(env.get("KERNEL")) and bool(
+        env.get("KERNEL_O") or "boot-test" not in SCons.Script.COMMAND_LINE_TARGETS)
+
+
 def _set_flags(env):
     """Purgatory flags from CODE_MODEL and the user's filtered flags."""
     try:
-        if env.get("KERNEL"):
+        if kernel_mode(env):
             # CODE_MODEL has a default of its own: refused only when given.
             flags.refuse_in_kernel_mode({
                 "CFLAGS": env.get("CFLAGS"), "CPPFLAGS": env.get("CPPFLAGS"),
