@@ -20,10 +20,9 @@ class MonitorError(Exception):
     """QEMU's monitor did not answer as expected."""
 
 
-class QemuSocket:
-    """One of QEMU's Unix sockets (QMP, GDB stub): what came in so far in
-    ``buffer``, every failure a MonitorError naming the socket."""
-    what = "socket"
+class Monitor:
+    """QEMU's QMP socket: what came in so far in ``buffer``, every failure
+    a MonitorError naming the socket."""
 
     def __init__(self, path, timeout=5.0):
         self.path = path
@@ -37,7 +36,7 @@ class QemuSocket:
         except OSError as e:
             raise MonitorError(f"{self.path}: {e}") from None
         if not chunk:
-            raise MonitorError(f"{self.path}: QEMU closed its {self.what}")
+            raise MonitorError(f"{self.path}: QEMU closed its monitor")
         self.buffer += chunk
 
     def _send(self, data):
@@ -50,10 +49,6 @@ class QemuSocket:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-
-
-class Monitor(QemuSocket):
-    what = "monitor"
 
     def connect(self, deadline):
         """Connect (QEMU makes the socket when it starts) and leave the

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import UserError
-from .gdbstub import GdbStub
+from ..gdb_remote import SIGTRAP, Remote, RemoteError
 from .monitor import Monitor, MonitorError
 
 QEMU = "qemu-system-x86_64"
@@ -152,7 +152,7 @@ class _PathReader:
             return
         try:
             self.gdb.detach()
-        except MonitorError:
+        except RemoteError:
             pass
         self.gdb.close()
         self.gdb = None
@@ -163,9 +163,12 @@ class _PathReader:
         try:
             if self.addresses is None:
                 self._arm(text)
-            elif self.gdb is not None and self.gdb.stopped():
+            # the breakpoint's SIGTRAP, without waiting; the T02 QEMU
+            # sends when the debugger connects is passed over
+            elif self.gdb is not None \
+                    and self.gdb.wait_stop(0, signal=SIGTRAP) is not None:
                 self._read_at_handover(monitor)
-        except (MonitorError, UserError) as e:
+        except (MonitorError, RemoteError, UserError) as e:
             self._note(f"not read: {e}")
             self._resume(monitor)
 
@@ -183,9 +186,11 @@ class _PathReader:
             return
         if JUMP_MARK in text:
             raise MonitorError("stage 1 jumped before the breakpoint was set")
-        self.gdb = GdbStub(self.gdb_socket)
-        self.gdb.connect()
-        self.gdb.break_at(self.addresses.handover)
+        # QEMU stops the guest when a debugger connects (gdbstub.c,
+        # gdb_chr_event), so the breakpoint is in place before it runs on.
+        self.gdb = Remote(self.gdb_socket, timeout=5.0)
+        self.gdb.breakpoint(self.addresses.handover, 1, hardware=True)
+        self.gdb.resume()
 
     def _read_at_handover(self, monitor):
         try:

@@ -62,7 +62,7 @@ from . import segments as seg
 from .address_space import AddressSpace, page_align
 from .emulator import (BAD_REGISTERS, BASE_INSTRUCTION_LIMIT, ENTERED, FAULT,
                        LIMIT, STRAY_WRITE, judge_registers, new_result)
-from .gdb_remote import Remote, RemoteError
+from ..gdb_remote import Remote, RemoteError
 from .qemu_trace import TraceReader
 
 PPC = abi.ppc64le
@@ -234,6 +234,7 @@ class _Guest:
         self.little_endian = False
         try:
             self.gdb = Remote("\0" + socket_name)
+            self.gdb.load_target_description()
         except RemoteError as error:
             self.close()
             raise UserError(f"{QEMU} did not start: {error}; see "
@@ -290,7 +291,7 @@ def _run_guest(guest, blobs, registers, stops, result, deadline):
     guest.write_register("msr", ENTRY_MSR)      # last: it switches byte order
     guest.read_msr()
     for address in stops:
-        gdb.breakpoint(address)
+        gdb.breakpoint(address, 4)
     gdb.resume()
     while True:
         if gdb.wait_stop(0.01) is not None:
