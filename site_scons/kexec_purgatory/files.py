@@ -65,6 +65,19 @@ def require_output_directory(path):
         raise UserError(f"{path}: cannot write: directory {named} {why}")
 
 
+def work_directory(path, option):
+    """The directory ``path`` a command keeps its work in (``option`` names
+    it in errors): made if missing, but not a whole missing path (a typo)."""
+    if not os.path.isdir(path):
+        require_output_directory(path)
+        try:
+            os.mkdir(path)
+        except OSError as e:
+            raise UserError(f"{option} {path}: cannot create it: "
+                            f"{e.strerror}") from None
+    return path
+
+
 def check_build_dir(top, path, source_dirs, variable="O"):
     """Refuse an output directory ``path`` (relative to the tree ``top``)
     that is the tree itself, holds it, or lies in one of its source

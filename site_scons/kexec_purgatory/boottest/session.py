@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..files import read_bytes, write_atomically
+from ..files import read_bytes, work_directory, write_atomically
 from ..formats import read_blob
 from . import accel as accelerators
 from . import initramfs, kernel_config, qemu, sha256_path, verdict
@@ -127,7 +127,7 @@ def run(options):
     purgatory, name = _carried_purgatory(options.kernel)
     probe = _path_probe(purgatory, name or "purgatory.ro")
     init = initramfs.compile_init()
-    os.makedirs(options.logs, exist_ok=True)
+    work_directory(options.logs, "--logs")
     stem = os.path.join(options.logs, os.path.basename(options.kernel))
     verdicts = []
     with tempfile.TemporaryDirectory(prefix="boot-test-") as tmp:

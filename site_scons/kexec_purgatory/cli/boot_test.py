@@ -13,6 +13,7 @@ import os
 
 from ..boottest import accel, session, small_kernel
 from ..errors import UserError
+from ..files import work_directory
 from .contract import print_json
 
 HELP = ("boot a kernel in QEMU and kexec through its purgatory into a second "
@@ -98,6 +99,7 @@ def _small_kernel(args):
     if not args.purgatory:
         raise UserError("--source needs --purgatory FILE (the purgatory.ro "
                         "to embed)")
+    work_directory(args.logs, "--logs")
     return small_kernel.kernel_with(
         args.source, os.path.abspath(args.kernel_o or
                                      os.path.join(args.logs, "kernel")),

@@ -31,7 +31,7 @@ from ..digests import sha256_hex
 from ..elf import diff as elfdiff
 from ..elf.reader import parse_elf
 from ..errors import UserError
-from ..files import read_bytes, require_output_directory
+from ..files import read_bytes, work_directory
 from ..formats import kernel_image, read_blob
 from ..kernel import tarball
 from . import contract
@@ -276,14 +276,7 @@ def verify(args, work):
 
 def run(args):
     if args.work:
-        if not os.path.isdir(args.work):
-            # Made if missing, but not a whole missing path (a typo).
-            require_output_directory(args.work)
-            try:
-                os.mkdir(args.work)
-            except OSError as e:
-                raise UserError(f"--work {args.work}: cannot create it: "
-                                f"{e.strerror}") from None
+        work_directory(args.work, "--work")
         result = verify(args, os.path.abspath(args.work))
     else:
         with tempfile.TemporaryDirectory(prefix="verify-kernel-") as work:
