@@ -22,6 +22,7 @@ byte read too; the verdict keeps it only if the RIP is in the purgatory.
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -231,11 +232,13 @@ def boot(machine, serial_log, timeout, quiet):
     base = serial_log[:-len(".serial.log")] if serial_log.endswith(".serial.log") \
         else serial_log
     qemu_log = base + ".qemu.log"
-    qmp_socket = base + ".qmp"
-    gdb_socket = base + ".gdb" if machine.probe is not None else None
-    for stale in (serial_log, qmp_socket, gdb_socket or qmp_socket):
-        if os.path.exists(stale):
-            os.unlink(stale)
+    if os.path.exists(serial_log):
+        os.unlink(serial_log)
+    # QEMU's sockets live in a short private directory, not beside the logs:
+    # a Unix socket's path must be under 108 bytes (sun_path).
+    sockets = tempfile.mkdtemp(prefix="kp-boot-")
+    qmp_socket = os.path.join(sockets, "qmp")
+    gdb_socket = os.path.join(sockets, "gdb") if machine.probe is not None else None
     argv = command(machine, serial_log, qmp_socket, gdb_socket)
     started = time.monotonic()
     with open(qemu_log, "wb") as out:
@@ -283,9 +286,7 @@ def boot(machine, serial_log, timeout, quiet):
         result.seconds = time.monotonic() - started
         path_reader.finish()
         _end(process, monitor)
-        for socket_path in (qmp_socket, gdb_socket):
-            if socket_path and os.path.exists(socket_path):
-                os.unlink(socket_path)
+        shutil.rmtree(sockets, ignore_errors=True)
     if result.end == "exited":
         result.exit_status = process.returncode
     return result
