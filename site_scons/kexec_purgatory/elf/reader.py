@@ -40,7 +40,9 @@ def damaged_elf_is_user_error(name):
     try:
         yield
     except DAMAGED_ELF_ERRORS as e:
-        raise UserError(f"{name}: damaged ELF object ({e or type(e).__name__})") from None
+        raise UserError(f"{name}: damaged ELF object "
+                        f"({type(e).__name__}: {e})" if str(e) else
+                        f"{name}: damaged ELF object ({type(e).__name__})") from None
 
 
 def symtab_symbols(elf):
