@@ -73,10 +73,12 @@ class Seed:
         header = elf.header
         # (struct, offset, fields) of every record a mutation may change
         self.records = [(structs.Elf_Ehdr, 0, HEADER_FIELDS)]
+        self.named = {}         # ("section" or "symbol", name) -> record
         self.tables = [(0, header["e_ehsize"])]
         shoff, entsize = header["e_shoff"], header["e_shentsize"]
         self.tables.append((shoff, header["e_shnum"] * entsize))
         for index, section in enumerate(elf.iter_sections()):
+            self.named.setdefault(("section", section.name), len(self.records))
             self.records.append((structs.Elf_Shdr, shoff + index * entsize,
                                  SECTION_FIELDS))
             kind = section["sh_type"]
@@ -86,9 +88,25 @@ class Seed:
                 record = structs.Elf_Sym if kind == "SHT_SYMTAB" else structs.Elf_Rela
                 fields = SYMBOL_FIELDS if kind == "SHT_SYMTAB" else RELOCATION_FIELDS
                 count = section["sh_size"] // section["sh_entsize"]
+                if kind == "SHT_SYMTAB":
+                    for i, sym in enumerate(section.iter_symbols()):
+                        self.named.setdefault(("symbol", sym.name),
+                                              len(self.records) + i)
                 self.records += [(record, section["sh_offset"] + i * section["sh_entsize"],
                                   fields) for i in range(count)]
         self.little_endian = elf.little_endian
+
+    def field(self, kind, name, field, value):
+        """The mutation setting ``field`` of section or symbol ``name``."""
+        return ("field", self.named[kind, name], field, value)
+
+    def section(self, name):
+        """pyelftools' view of one of the seed's sections."""
+        return ELFFile(io.BytesIO(self.data)).get_section_by_name(name)
+
+    def section_index(self, name):
+        elf = ELFFile(io.BytesIO(self.data))
+        return next(i for i, s in enumerate(elf.iter_sections()) if s.name == name)
 
     def apply(self, mutations):
         """The seed's bytes with ``mutations`` applied in order."""

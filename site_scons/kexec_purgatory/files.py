@@ -39,7 +39,8 @@ def check_output_dir(top, path, variable, writable=True):
 
 
 def write_atomically(path, data, mode=0o644):
-    """Write ``data`` (bytes) to ``path`` through a temporary file and rename.
+    """Write ``data`` (bytes, or an iterable of bytes written as it comes,
+    for a large output) to ``path`` through a temporary file and rename.
 
     The mode is fixed rather than taken from the umask, so that the output
     is the same file whoever builds it.
@@ -53,7 +54,10 @@ def write_atomically(path, data, mode=0o644):
         raise UserError(f"{path}: cannot write: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, (bytes, bytearray)):
+                f.write(data)
+            else:
+                f.writelines(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as e:

@@ -28,7 +28,7 @@ LINKED_TYPE = {"SHT_SYMTAB": "SHT_STRTAB", "SHT_RELA": "SHT_SYMTAB",
 # Real purgatories load as 16 to 40 KiB; the kernel sets no limit, but a
 # "purgatory" of more than this is a damaged size, and refusing it keeps
 # every command's memory bounded (the loaded image is held in memory).
-MAX_LOADED_SIZE = 64 << 20
+MAX_LOADED_SIZE = 16 << 20
 
 
 @dataclass(frozen=True)

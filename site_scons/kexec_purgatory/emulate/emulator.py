@@ -317,21 +317,27 @@ def machine_abi_of(data, name):
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
-        max_instructions=None):
+        max_instructions=None, segments_limit=seg.DEFAULT_LIMIT):
     """Load the purgatory in ``data`` at ``address`` and run it against the
-    segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
-    applied after the digest was taken; ``address`` None is the middle of
-    the architecture's test addresses (4 GiB + 4 KiB on x86_64). Returns a
-    RunResult."""
+    segments of ``spec`` (at most ``segments_limit`` bytes of them, refused
+    before anything is loaded); ``corruption`` is (segment name, offset[,
+    mask]), applied after the digest was taken; ``address`` None is the
+    middle of the architecture's test addresses (4 GiB + 4 KiB on x86_64).
+    Returns a RunResult."""
+    module = machine_abi_of(data, name)
+    machine = X86 if module is X86 else machine_of(module, name)
+    if isinstance(spec, str):
+        if spec == seg.DEFAULT_SPEC:
+            spec = getattr(machine, "DEFAULT_SPEC", spec)
+        spec = seg.parse_spec(spec, segments_limit)
     if address is None:
-        address = machine_abi_of(data, name).TEST_ADDRESSES[1]
+        address = module.TEST_ADDRESSES[1]
     loaded = loader.load(data, name, address, entry_from)
     if loaded.abi is not X86:
-        return machine_of(loaded.abi, name).run(
-            loaded, spec, corruption, max_instructions)
+        return machine.run(loaded, spec, corruption, max_instructions)
     space = AddressSpace(X86.IDENTITY_MAP_LIMIT, PAGE_SIZE)
     space.reserve(loaded.address, page_align(len(loaded.image), PAGE_SIZE), f"the purgatory {name}")
-    segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
+    segments = spec
     seg.place(segments, space)
     digest = seg.digest(segments)
     rip, registers, landing = _kernel_side(loaded, segments, digest, space)
@@ -340,7 +346,7 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     result = new_result(loaded, segments, digest, corruption, rip, registers)
     bytes_hashed = result.bytes_hashed
     blobs = [(loaded.address, loaded.image)]
-    blobs += [(s.address, s.data) for s in segments if s.size]
+    blobs += [(s.address, s) for s in segments if s.size]
     if landing is not None:
         blobs.append((landing, bytes(PAGE_SIZE)))
     machine = LongModeMachine(blobs, space)
