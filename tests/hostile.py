@@ -18,6 +18,7 @@ in time is a hang. ``contract_violations`` says what a call broke.
 """
 
 import contextlib
+import gc
 import io
 import multiprocessing
 import os
@@ -36,8 +37,8 @@ MIB = 1 << 20
 MEMORY_GROWTH_LIMIT = 200 * 1000 * 1000
 # The worker's address-space limit above its size at start, a safety net
 # that keeps a runaway call from taking the machine (Unicorn alone reserves
-# 1 GiB for its code buffer).
-ADDRESS_SPACE_MARGIN = 3 << 30
+# 1 GiB for its code buffer, until the collector frees the instance).
+ADDRESS_SPACE_MARGIN = 6 << 30
 CALL_TIMEOUT = 60
 
 INTERESTING = (0, 1, 2, 3, 4, 7, 8, 0x10, 0x40, 0xff, 0x100, 0xfff, 0x1000,
@@ -194,11 +195,13 @@ def _call(argv):
         except BaseException:
             escaped = traceback.format_exc()
     grew = (_status_kib("VmHWM") - before) * 1024
+    gc.collect()                # an emulator's CPU lives in reference cycles
     return {"status": status, "stdout": out.getvalue(), "stderr": err.getvalue(),
             "traceback": escaped, "grew": grew}
 
 
 def _serve(connection):
+    gc.freeze()         # what the fork inherited: never collected, cheaply
     limit = _status_kib("VmSize") * 1024 + ADDRESS_SPACE_MARGIN
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:

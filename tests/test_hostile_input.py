@@ -140,14 +140,13 @@ def test_intel_hex_lines_are_those_intelhex_writes(own):
 def commands(seed, path, workdir, buildinfo):
     """(argv, outputs) of every command that takes an object."""
     out = Path(workdir)
-    address = hex(abi.ARCHITECTURES[seed.machine].TEST_ADDRESSES[1])
+    address = hex(abi.ARCHITECTURES[seed.machine].TEST_ADDRESSES[0])
     return [
         (["check", path], []),
         (["load", path, "--addr", address, "-o", out / "out.hex"], [out / "out.hex"]),
-        (["run", path, "--max-instructions", "100000"], []),
+        (["run", path, "--max-instructions", "20000"], []),
         (["diff", path, seed.path], []),
         (["embed", path, "-o", out / "out.c"], [out / "out.c"]),
-        (["embed", "--format", "ihex", path, "-o", out / "img.hex"], [out / "img.hex"]),
         (["verify", path, "--buildinfo", buildinfo], []),
         (["extract", path, "-o", out / "out.ro"], [out / "out.ro"]),
     ]
@@ -196,7 +195,7 @@ def property_test(seed, worker, workdir, buildinfo, examples):
     holds()
 
 
-EXAMPLES = 2000
+EXAMPLES = int(__import__("os").environ.get("HOSTILE_EXAMPLES", 2000))
 SLOW_EXAMPLES = 10000
 
 # The other architectures' purgatories as Kbuild built them, and Linux

@@ -26,15 +26,25 @@ The checker reports each of these (rules ``unloaded-section``,
 the same words, so what the checker accepts the loader places.
 """
 
+import weakref
+
 from elftools.elf.constants import SH_FLAGS
+
+
+# ELFFile -> its sections, read once (pyelftools parses a section header
+# again on every get_section(), and there is one lookup per relocation)
+_SECTIONS = weakref.WeakKeyDictionary()
 
 
 def section_of(elf, sym):
     """The section a symbol is defined in, or None (UNDEF, ABS, COMMON,
     an index past the table)."""
+    sections = _SECTIONS.get(elf)
+    if sections is None:
+        sections = _SECTIONS[elf] = list(elf.iter_sections())
     index = sym["st_shndx"]
-    if isinstance(index, int) and 0 < index < elf.num_sections():
-        return elf.get_section(index)
+    if isinstance(index, int) and 0 < index < len(sections):
+        return sections[index]
     return None
 
 
