@@ -10,7 +10,7 @@ Intel HEX addresses stop at 4 GiB. intelhex is imported only when a file
 of this form is written or read.
 """
 
-from ..errors import UserError
+from ..errors import UserError, reason
 from ..files import read_bytes, write_atomically
 from ..sizes import parse_size
 from .blob import Blob
@@ -88,7 +88,7 @@ def read(path, data):
     try:
         hexfile.loadhex(path)
     except (intelhex.IntelHexError, ValueError) as e:
-        raise UserError(f"{path}: bad Intel HEX ({e})") from None
+        raise UserError(f"{path}: bad Intel HEX ({reason(e)})") from None
     if hexfile.minaddr() is None:
         raise UserError(f"{path}: Intel HEX without data")
     base = hexfile.minaddr()
