@@ -40,8 +40,8 @@ def check_abi_symbols(obj):
                           f"an initializer)", symbol=name, section=section.name)
         # What the kernel does not refuse but gets wrong (elf/symbols.py):
         wrong_place = not refused and (
-            unloaded_section_problem(obj.elf, sym)
-            or outside_section_problem(obj.elf, sym, size or 0))
+            unloaded_section_problem(section, sym)
+            or outside_section_problem(section, sym, size or 0))
         if wrong_place:
             yield Problem(f"symbol {wrong_place}", symbol=name,
                           section=section.name)
@@ -140,7 +140,8 @@ def check_unloaded_sections(obj):
     not load: resolved without a word to an address outside the purgatory
     (elf/symbols.py)."""
     for rel in obj.relocations:
-        problem = unloaded_section_problem(obj.elf, rel.symbol, rel.symbol_name)
+        problem = unloaded_section_problem(obj.section_of(rel.symbol),
+                                           rel.symbol, rel.symbol_name)
         if problem:
             yield Problem(f"{rel.type_name} at {rel.where()} against symbol "
                           f"{problem}", symbol=rel.symbol_name,

@@ -96,8 +96,9 @@ class LoadedPurgatory:
     def _refuse_wrong_place(self, sym, size):
         """UserError where the kernel would use the symbol's ``size`` bytes
         at a place that is not in the purgatory (elf/symbols.py)."""
-        problem = (unloaded_section_problem(self.elf, sym)
-                   or outside_section_problem(self.elf, sym, size))
+        section = self.elf.get_section(sym["st_shndx"])
+        problem = (unloaded_section_problem(section, sym)
+                   or outside_section_problem(section, sym, size))
         if problem:
             raise UserError(f"{self.name}: symbol {problem}")
 
@@ -219,8 +220,9 @@ class _Relocator:
             raise LoadError(self.name, f"Invalid section {_shndx_number(shndx)} "
                             f"for symbol {name}", where)
         else:
-            problem = unloaded_section_problem(self.elf, sym, name)
-            if problem:
+            if shndx not in self.loaded.sections:
+                problem = unloaded_section_problem(self.elf.get_section(shndx),
+                                                   sym, name)
                 raise UserError(f"{self.name}: {where}: symbol {problem}")
             base = self.loaded.sections[shndx].address
         return sym["st_value"] + base

@@ -26,37 +26,17 @@ The checker reports each of these (rules ``unloaded-section``,
 the same words, so what the checker accepts the loader places.
 """
 
-import weakref
-
 from elftools.elf.constants import SH_FLAGS
-
-
-# ELFFile -> its sections, read once (pyelftools parses a section header
-# again on every get_section(), and there is one lookup per relocation)
-_SECTIONS = weakref.WeakKeyDictionary()
-
-
-def section_of(elf, sym):
-    """The section a symbol is defined in, or None (UNDEF, ABS, COMMON,
-    an index past the table)."""
-    sections = _SECTIONS.get(elf)
-    if sections is None:
-        sections = _SECTIONS[elf] = list(elf.iter_sections())
-    index = sym["st_shndx"]
-    if isinstance(index, int) and 0 < index < len(sections):
-        return sections[index]
-    return None
 
 
 def symbol_label(sym, name=None):
     return f"'{name if name is not None else sym.name}'"
 
 
-def unloaded_section_problem(elf, sym, name=None):
-    """Why the kernel resolves ``sym`` wrongly because the section it is
-    defined in is not loaded, or None; ``name`` is what to call it
-    (a section symbol's section name)."""
-    section = section_of(elf, sym)
+def unloaded_section_problem(section, sym, name=None):
+    """Why the kernel resolves ``sym`` wrongly because ``section``, the one
+    it is defined in (None: UNDEF, ABS...), is not loaded, or None;
+    ``name`` is what to call it (a section symbol's section name)."""
     if section is None or section["sh_flags"] & SH_FLAGS.SHF_ALLOC:
         return None
     return (f"{symbol_label(sym, name)} is defined in '{section.name}', a "
@@ -66,10 +46,9 @@ def unloaded_section_problem(elf, sym, name=None):
             f"purgatory")
 
 
-def outside_section_problem(elf, sym, size, name=None):
+def outside_section_problem(section, sym, size, name=None):
     """Why ``size`` bytes at ``sym`` (0: the address only) are not inside
-    its section, or None."""
-    section = section_of(elf, sym)
+    ``section``, the one it is defined in, or None."""
     if section is None:
         return None
     start, limit = sym["st_value"], section["sh_size"]
