@@ -168,6 +168,17 @@ FIXTURES = {
     "riscv-instructions-capstone-cannot-decode": (
         dict(), riscv_minimal,
         "unchecked-instructions", {}, "capstone"),
+    # A section declared in assembly without the "a" flag (GNU as gives
+    # an unknown section name no flags): the kernel never loads it, and
+    # resolves the relocation against entry64_regs to 0 + its value.
+    "section-without-alloc-flag": (
+        dict(asm_edits=[("\t.data\n\t.balign\t8\n", "\t.section .regs, \"w\"\n"
+                                                     "\t.balign\t8\n")]), None,
+        "unloaded-section", {"symbol": "entry64_regs", "section": ".text"},
+        "does not load"),
+    "relocated-section-turned-nobits": (
+        {}, patched(section=".text", sh_type=8),
+        "nobits-relocation", {"section": ".text"}, "NOBITS"),
     "unwind-tables": (
         dict(drop=["-fno-asynchronous-unwind-tables"]), None,
         "dead-weight", {"section": ".eh_frame"}, ".eh_frame"),
@@ -297,3 +308,23 @@ def relocation_type_names(path):
         names = {number: name for name, number in ENUM_RELOC_TYPE_x64.items()}
         return {names[rel["r_info_type"]] for sec in ELFFile(f).iter_sections()
                 if sec.name.startswith(".rela") for rel in sec.iter_relocations()}
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("section-without-alloc-flag", "unloaded-section"),
+    ("relocated-section-turned-nobits", "nobits-relocation")])
+def test_load_refuses_what_the_checker_reports_in_the_same_words(tmp_path, name, rule):
+    """The kernel loads these without a word and gets them wrong; the
+    checker and the loader judge them by the same rule (elf/symbols.py)."""
+    from kexec_purgatory.elf import loader
+    from kexec_purgatory.errors import UserError
+    kwargs, post, *_ = FIXTURES[name]
+    path = mini_purgatory.build(tmp_path, **kwargs)
+    if post:
+        post(path)
+    finding = next(f for f in check_file(str(path)) if f.rule == rule)
+    with pytest.raises(UserError) as refused:
+        loader.load_file(str(path), contracts.x86_64.TEST_ADDRESSES[1])
+    shared = finding.message.split(" against symbol ")[-1]
+    assert shared in str(refused.value)
+    assert str(refused.value).startswith(f"{path}: ")

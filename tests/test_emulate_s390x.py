@@ -62,7 +62,7 @@ def test_the_region_table_is_big_endian(purgatory):
     assert table[32:] == bytes(s390x.REGIONS_SIZE - 32)
     assert loaded.get_symbol(s390x.KERNEL_ENTRY_SYMBOL, 8) == (0x10000).to_bytes(8, "big")
     # The restart PSW the kernel writes into the kernel segment's first bytes.
-    assert segs[0].data[:8] == (0x0008000080000000 + loaded.entry).to_bytes(8, "big")
+    assert segs[0].head(8) == (0x0008000080000000 + loaded.entry).to_bytes(8, "big")
 
 
 def test_an_entry_above_2_gib_is_refused(purgatory):

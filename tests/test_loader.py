@@ -339,7 +339,8 @@ def test_loader_error_is_one_line_naming_the_file_and_leaves_no_output(tmp_path)
     result = kexec_purgatory_cli("load", obj, "--addr", "0x5000", "-o", out)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"kexec-purgatory: error: {obj}: Undefined symbol: f"]
+        f"kexec-purgatory: error: {obj}: Undefined symbol: f (relocation 0 "
+        f"of .rela.text, at .text+0x1)"]
     assert not out.exists()
 
 

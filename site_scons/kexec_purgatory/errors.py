@@ -6,6 +6,13 @@ and turned into a non-zero exit; anything else is a bug in this package.
 """
 
 
+def reason(error):
+    """What an exception says, never empty: its type, and its text if any
+    (a bare ``KeyError()`` or ``MemoryError()`` has none)."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 class UserError(Exception):
     """Bad input: a file, symbol, section or variable the user can fix."""
 

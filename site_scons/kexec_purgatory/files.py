@@ -98,7 +98,8 @@ def check_build_dir(top, path, source_dirs, variable="O"):
 
 
 def write_atomically(path, data, mode=0o644):
-    """Write ``data`` (bytes) to ``path`` through a temporary file and rename.
+    """Write ``data`` (bytes, or an iterable of bytes written as it comes,
+    for a large output) to ``path`` through a temporary file and rename.
 
     The mode is fixed rather than taken from the umask, so that the output
     is the same file whoever builds it. The directory must exist: nothing
@@ -113,7 +114,10 @@ def write_atomically(path, data, mode=0o644):
         raise UserError(f"{path}: cannot write: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, (bytes, bytearray)):
+                f.write(data)
+            else:
+                f.writelines(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as e:

@@ -8,12 +8,10 @@ what this rule verified, so if it finds anything they do not run.
 """
 
 from .. import abi
+from ..elf import structure
 from .finding import Problem
 
 ELF64_SHDR_SIZE = 64
-ELF64_SYM_SIZE = 24
-ELF64_RELA_SIZE = 24
-ELF64_REL_SIZE = 16
 
 EXPECTED_IDENTITY = (
     # (where, expected, what a kernel purgatory needs)
@@ -87,63 +85,12 @@ def geometry_problems(elf, data):
 
 
 def table_problems(obj):
-    """Section bounds and links, then symbol and relocation indexes."""
-    problems = list(_section_problems(obj))
-    if not problems:
-        problems = list(_entry_problems(obj))
-    return problems
-
-
-def _section_problems(obj):
-    count = len(obj.sections)
-    size = len(obj.data)
-    for index, sec in enumerate(obj.sections):
-        label = f"section {index} '{sec.name}'"
-        kind = sec["sh_type"]
-        end = sec["sh_offset"] + sec["sh_size"]
-        if kind not in ("SHT_NOBITS", "SHT_NULL") and end > size:
-            yield Problem(f"{label} ends at {end:#x}, past the end of the file "
-                          f"({size:#x})", section=sec.name)
-            continue
-        if kind in ("SHT_SYMTAB", "SHT_REL", "SHT_RELA"):
-            entsize = {"SHT_SYMTAB": ELF64_SYM_SIZE, "SHT_RELA": ELF64_RELA_SIZE,
-                       "SHT_REL": ELF64_REL_SIZE}[kind]
-            if sec["sh_entsize"] != entsize:
-                yield Problem(f"{label} has sh_entsize {sec['sh_entsize']}, "
-                              f"not {entsize}", section=sec.name)
-                continue
-            link = sec["sh_link"]
-            wanted = "SHT_STRTAB" if kind == "SHT_SYMTAB" else "SHT_SYMTAB"
-            if link >= count or obj.sections[link]["sh_type"] != wanted:
-                yield Problem(f"{label} has sh_link {link}, which is not a "
-                              f"{wanted} section", section=sec.name)
-        if kind in ("SHT_REL", "SHT_RELA") and not 0 < sec["sh_info"] < count:
-            yield Problem(f"{label} applies to section {sec['sh_info']}, "
-                          f"which does not exist", section=sec.name)
-
-
-def _entry_problems(obj):
-    count = len(obj.sections)
-    for sym in obj.symbols:
-        index = sym["st_shndx"]
-        if isinstance(index, int) and index >= count:
-            yield Problem(f"symbol '{sym.name}' is in section {index}, which "
-                          f"does not exist", symbol=sym.name)
-        elif index == "SHN_XINDEX":
-            yield Problem(f"symbol '{sym.name}' uses an extended section index, "
-                          f"which the kernel does not support", symbol=sym.name)
-    for sec, target in obj.applied_relocation_sections():
-        if sec["sh_type"] != "SHT_RELA":
-            continue
-        nsyms = obj.sections[sec["sh_link"]].num_symbols()
-        for rel in sec.iter_relocations():
-            where = f"{target.name}+{rel['r_offset']:#x}"
-            if rel["r_info_sym"] >= nsyms:
-                yield Problem(f"relocation at {where} uses symbol index "
-                              f"{rel['r_info_sym']}, past the end of the "
-                              f"symbol table ({nsyms})", section=target.name,
-                              offset=rel["r_offset"])
-            elif rel["r_offset"] >= target["sh_size"]:
-                yield Problem(f"relocation at {where} lies outside its section "
-                              f"({target['sh_size']:#x} bytes)",
-                              section=target.name, offset=rel["r_offset"])
+    """Section bounds and links, the loaded size, then symbol and
+    relocation indexes: elf/structure.py's flaws, the ones every command
+    refuses an object for."""
+    found = list(structure.section_flaws(obj.elf, obj.data)) \
+        or structure.loaded_size_flaws(obj.elf)
+    if not found:
+        found = list(structure.entry_flaws(obj.elf))
+    return [Problem(f.message, symbol=f.symbol, section=f.section,
+                    offset=f.offset) for f in found]

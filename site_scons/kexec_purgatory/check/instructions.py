@@ -45,6 +45,9 @@ def allowed_simd(obj, section_index):
             and s["st_info"]["type"] == "STT_FUNC"]
 
 
+KNOWN_LIMIT = 1 << 16
+
+
 class Classifier:
     """What the ABI module forbids, in one capstone's numbers: which class
     (x87, SSE, vector, FP...) an instruction belongs to, if any."""
@@ -82,6 +85,16 @@ class Classifier:
         self.access_table = True
         self.op_reg = getattr(constants, f"{prefix}OP_REG", None)
         self.op_mem = getattr(constants, f"{prefix}OP_MEM", None)
+        # instruction bytes -> kind: the class depends on the encoding
+        # alone, and a purgatory repeats its encodings (decoding each with
+        # details is most of the checker's time)
+        self.known = {}
+
+    def remember(self, raw, kind):
+        if len(self.known) >= KNOWN_LIMIT:
+            self.known.clear()
+        self.known[raw] = kind
+        return kind
 
     def registers(self, insn):
         """Registers read and written, implicit ones included; where
@@ -111,6 +124,10 @@ class Classifier:
             kinds.update(self.group_kind[g] for g in insn.groups
                          if g in self.group_kind)
         return max(kinds, key=self.rank.__getitem__, default=None)
+
+
+# Not yet classified (None is "allowed").
+_UNKNOWN = object()
 
 
 class MissingArchitecture(Exception):
@@ -226,8 +243,13 @@ def check_instructions(obj):
                 yield _problem(sec.name, _Undecoded(address, text), kind,
                                namer(address), rules.advice)
             for address, size in found:
-                for insn in md.disasm(code[address:address + size], address, 1):
-                    kind = rules.kind(insn)
+                raw = code[address:address + size]
+                kind = rules.known.get(raw, _UNKNOWN)
+                if kind is None:
+                    continue
+                for insn in md.disasm(raw, address, 1):
+                    if kind is _UNKNOWN:
+                        kind = rules.remember(raw, rules.kind(insn))
                     if kind and not any(lo <= address < hi and kind in classes
                                         for lo, hi, classes in allowed):
                         yield _problem(sec.name, insn, kind, namer(address),

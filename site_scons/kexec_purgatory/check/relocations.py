@@ -3,6 +3,7 @@
 applies correctly wherever it places the purgatory (the ABI module's
 relocation table says which and how)."""
 
+from ..elf.symbols import nobits_target_problem
 from .finding import Problem
 
 # Why an absolute 32-bit type breaks, by the ABI's name for it.
@@ -33,6 +34,14 @@ def check_rel_sections(obj):
                           f"relocations on {obj.abi.NAME} (\"REL relocation "
                           f"unsupported\"); it applies only SHT_RELA",
                           section=sec.name)
+
+
+def check_nobits_targets(obj):
+    """Relocation sections patching a NOBITS section (elf/symbols.py)."""
+    for sec, target in obj.applied_relocation_sections():
+        problem = nobits_target_problem(sec, target)
+        if problem:
+            yield Problem(problem, section=target.name)
 
 
 def check_reloc_types(obj):

@@ -63,6 +63,14 @@ RULES = (
          "without its SUB", relocations.check_reloc_pairs),
     Rule("undefined-symbol", ERROR, "\"Undefined symbol\" at load time",
          symbols.check_undefined),
+    Rule("unloaded-section", ERROR,
+         "a relocation resolved without a word to the file's sh_addr (0) "
+         "plus the symbol's value, because its symbol lies in a section the "
+         "kernel does not load", symbols.check_unloaded_sections),
+    Rule("nobits-relocation", ERROR,
+         "relocations written into the kernel's purgatory buffer at a NOBITS "
+         "section's file offset, over other sections, while the section "
+         "itself stays zero", relocations.check_nobits_targets),
     Rule("common-symbol", ERROR, "COMMON symbols the kernel cannot place",
          symbols.check_common),
     Rule("loaded-note", ERROR, "note sections loaded as part of the purgatory",

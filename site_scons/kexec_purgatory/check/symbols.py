@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Rules about symbols: the symbol table, the kernel ABI, entry, undefined and COMMON."""
 
+from ..elf.symbols import outside_section_problem, unloaded_section_problem
 from .elfobject import SHF_ALLOC, SHF_EXECINSTR
 from .finding import Problem
 from .hints import undefined_symbol_hint
@@ -25,17 +26,25 @@ def check_abi_symbols(obj):
             yield Problem(f"'{name}' is {sym['st_shndx']}, not defined in a "
                           f"section: the kernel's lookup fails", symbol=name)
             continue
-        if size is None:
-            continue
-        if sym["st_size"] != size:
+        refused = False
+        if size is not None and sym["st_size"] != size:
+            refused = True
             yield Problem(f"'{name}' has size {sym['st_size']}, the kernel "
                           f"reads and writes exactly {size} bytes",
                           symbol=name, section=section.name)
-        if section["sh_type"] == "SHT_NOBITS":
+        if size is not None and section["sh_type"] == "SHT_NOBITS":
+            refused = True
             yield Problem(f"'{name}' is in NOBITS section '{section.name}': the "
                           f"kernel refuses to write a symbol in a bss section "
                           f"(build with -fno-zero-initialized-in-bss, give it "
                           f"an initializer)", symbol=name, section=section.name)
+        # What the kernel does not refuse but gets wrong (elf/symbols.py):
+        wrong_place = not refused and (
+            unloaded_section_problem(section, sym)
+            or outside_section_problem(section, sym, size or 0))
+        if wrong_place:
+            yield Problem(f"symbol {wrong_place}", symbol=name,
+                          section=section.name)
 
 
 def _missing_symbol(obj, name):
@@ -124,3 +133,17 @@ def check_common(obj):
             yield Problem(f"'{sym.name}' is a COMMON symbol (a tentative "
                           f"definition): the kernel cannot place it (build "
                           f"with -fno-common)", symbol=sym.name)
+
+
+def check_unloaded_sections(obj):
+    """Relocations against a symbol defined in a section the kernel does
+    not load: resolved without a word to an address outside the purgatory
+    (elf/symbols.py)."""
+    for rel in obj.relocations:
+        problem = unloaded_section_problem(obj.section_of(rel.symbol),
+                                           rel.symbol, rel.symbol_name)
+        if problem:
+            yield Problem(f"{rel.type_name} at {rel.where()} against symbol "
+                          f"{problem}", symbol=rel.symbol_name,
+                          section=rel.section, offset=rel.offset,
+                          relocation=rel.type_name)

@@ -40,7 +40,7 @@ def add_entry_argument(parser):
 def image_bytes(loaded, path):
     """The image as Intel HEX text, or raw bytes for a .bin name."""
     if path.endswith(".bin"):
-        return ihex.image_of(loaded).tobinstr()
+        return bytes(loaded.image)
     return ihex.intel_hex_text(loaded, path, "name it .bin for raw bytes")
 
 

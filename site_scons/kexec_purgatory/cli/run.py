@@ -48,6 +48,12 @@ def add_arguments(parser):
                              "on x86_64)")
     parser.add_argument("--segments", default=segments.DEFAULT_SPEC,
                         metavar="SPEC", help=SPEC_HELP)
+    parser.add_argument("--segments-limit", metavar="SIZE",
+                        default=str(segments.DEFAULT_LIMIT >> 30) + "G",
+                        help="refuse segments taking more than SIZE bytes in "
+                             "all, before anything is allocated: the emulator "
+                             "holds them in memory (K/M/G/T suffixes; "
+                             "default: %(default)s)")
     parser.add_argument("--corrupt", metavar="REGION:OFFSET",
                         help="flip every bit of one byte of segment REGION "
                              "after the digest was taken: the run must refuse")
@@ -114,8 +120,9 @@ def run(args):
     result = emulator.run(*read_object(args.file),
                           parse_size(args.addr, "--addr") if args.addr else None,
                           args.segments,
-                          corruption, args.entry_from, limit, args.crash,
-                          args.cpu)
+                          corruption, args.entry_from, limit,
+                          parse_size(args.segments_limit, "--segments-limit"),
+                          crash=args.crash, cpu=args.cpu)
     status = 0 if result.passed else 1
     if args.json:
         return print_json(result.as_dict(), status)

@@ -17,6 +17,7 @@ from elftools.elf.sections import SymbolTableSection
 from .. import abi
 from ..digests import sha256_hex
 from .reader import damaged_elf_is_user_error, parse_elf
+from .structure import require_sound
 
 CONTEXT_BYTES = 16           # hex context shown around a first difference
 INSTRUCTIONS_SHOWN = 3       # instructions shown from the first different one
@@ -174,6 +175,11 @@ def _symbols(elf):
 
 
 def _relocation_target_name(elf, symtab, index):
+    """The name a relocation's symbol goes by; a relocation section the
+    kernel skips (its target not loaded) is not checked by
+    ``structure``, so its symbol index may lie past its table."""
+    if index >= symtab.num_symbols():
+        return f"<symbol {index}, past the end of {symtab.name}>"
     symbol = symtab.get_symbol(index)
     if symbol["st_info"]["type"] == "STT_SECTION":
         return _symbol_section(elf, symbol)
@@ -222,10 +228,11 @@ def _multiset_minus(left, right):
     return out
 
 
-def _contents(elf, name):
+def _contents(elf, data, name):
     """Sections (their data read once, to find damage), symbols and
     relocations of one side: a damaged file is named alone."""
     with damaged_elf_is_user_error(name):
+        require_sound(elf, data, name)
         sections = _sections(elf)
         for section in sections.values():
             if section["sh_type"] != "SHT_NOBITS":
@@ -242,8 +249,8 @@ def compare_elf(data_a, data_b, name_a="A", name_b="B"):
     if report["identical"]:
         return report
     elf_a, elf_b = parse_elf(data_a, name_a), parse_elf(data_b, name_b)
-    secs_a, syms_a, rels_a = _contents(elf_a, name_a)
-    secs_b, syms_b, rels_b = _contents(elf_b, name_b)
+    secs_a, syms_a, rels_a = _contents(elf_a, data_a, name_a)
+    secs_b, syms_b, rels_b = _contents(elf_b, data_b, name_b)
     with damaged_elf_is_user_error(f"{name_a} or {name_b}"):
         for field in HEADER_FIELDS:
             if elf_a.header[field] != elf_b.header[field]:

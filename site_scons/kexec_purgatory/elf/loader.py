@@ -19,6 +19,9 @@ from .. import abi
 from ..errors import UserError
 from ..files import read_bytes
 from .layout import compute_layout
+from .structure import require_sound
+from .symbols import (nobits_target_problem, outside_section_problem,
+                      unloaded_section_problem)
 from .reader import (damaged_elf_is_user_error, first_global, parse_elf,
                      symtab_symbols)
 
@@ -85,30 +88,31 @@ class LoadedPurgatory:
         return sym
 
     def symbol_address(self, symbol):
+        """Where the kernel says ``symbol`` is (kexec_purgatory_get_symbol_addr)."""
         sym = self.find_symbol(symbol)
-        return self._section_address(sym["st_shndx"]) + sym["st_value"]
+        self._refuse_wrong_place(sym, 0)
+        return self.sections[sym["st_shndx"]].address + sym["st_value"]
 
-    def _placed(self, shndx):
-        placed = self.sections.get(shndx)
-        if placed is None:
-            section = self.elf.get_section(shndx)
-            raise UserError(f"{self.name}: section {section.name} is not "
-                            "loaded (not SHF_ALLOC)")
-        return placed
-
-    def _section_address(self, shndx):
-        return self._placed(shndx).address
+    def _refuse_wrong_place(self, sym, size):
+        """UserError where the kernel would use the symbol's ``size`` bytes
+        at a place that is not in the purgatory (elf/symbols.py)."""
+        section = self.elf.get_section(sym["st_shndx"])
+        problem = (unloaded_section_problem(section, sym)
+                   or outside_section_problem(section, sym, size))
+        if problem:
+            raise UserError(f"{self.name}: symbol {problem}")
 
     def _symbol_offset(self, symbol, size, action):
         sym = self.find_symbol(symbol)
         if sym["st_size"] != size:
             raise LoadError(self.name, f"symbol {symbol} size mismatch: "
                             f"expected {size} actual {sym['st_size']}")
-        placed = self._placed(sym["st_shndx"])
-        if placed.nobits:
+        section = self.elf.get_section(sym["st_shndx"])
+        if section["sh_type"] == "SHT_NOBITS":
             raise LoadError(self.name, f"symbol {symbol} is in a bss section. "
                             f"Cannot {action}")
-        return placed.offset + sym["st_value"]
+        self._refuse_wrong_place(sym, size)
+        return self.sections[sym["st_shndx"]].offset + sym["st_value"]
 
     def get_symbol(self, symbol, size):
         """Read a symbol's bytes like kexec_purgatory_get_set_symbol."""
@@ -189,13 +193,13 @@ class _Relocator:
         if not isinstance(symtab, SymbolTableSection) or not isinstance(relsec, RelocationSection):
             raise UserError(f"{self.name}: {relsec.name}: not a relocation "
                             "section with a symbol table")
-        if target.nobits:
-            raise UserError(f"{self.name}: {relsec.name} relocates "
-                            f"{target.name}, a NOBITS section")
-        for rel in relsec.iter_relocations():
-            self.apply_one(rel, symtab, relsec, target)
+        problem = nobits_target_problem(relsec, self.elf.get_section(target.index))
+        if problem:
+            raise UserError(f"{self.name}: {problem}")
+        for number, rel in enumerate(relsec.iter_relocations()):
+            self.apply_one(rel, symtab, relsec, target, number)
 
-    def symbol_value(self, sym_index, symtab):
+    def symbol_value(self, sym_index, symtab, where):
         sym = symtab.get_symbol(sym_index)
         shndx = sym["st_shndx"]
         name = sym.name
@@ -207,25 +211,30 @@ class _Relocator:
             if shndx == "SHN_UNDEF":
                 return sym["st_value"]
         elif shndx == "SHN_UNDEF":
-            raise LoadError(self.name, f"Undefined symbol: {name}")
+            raise LoadError(self.name, f"Undefined symbol: {name}", where)
         elif shndx == "SHN_COMMON":
-            raise LoadError(self.name, f"symbol '{name}' in common section")
+            raise LoadError(self.name, f"symbol '{name}' in common section", where)
         if shndx == "SHN_ABS":
             base = 0
         elif not isinstance(shndx, int) or shndx >= self.elf.num_sections():
             raise LoadError(self.name, f"Invalid section {_shndx_number(shndx)} "
-                            f"for symbol {name}")
+                            f"for symbol {name}", where)
         else:
-            base = self.loaded._section_address(shndx)
+            if shndx not in self.loaded.sections:
+                problem = unloaded_section_problem(self.elf.get_section(shndx),
+                                                   sym, name)
+                raise UserError(f"{self.name}: {where}: symbol {problem}")
+            base = self.loaded.sections[shndx].address
         return sym["st_value"] + base
 
-    def apply_one(self, rel, symtab, relsec, target):
+    def apply_one(self, rel, symtab, relsec, target, index):
         number = rel["r_info_type"]
         offset, addend = rel["r_offset"], rel["r_addend"]
+        where = f"relocation {index} of {relsec.name}, at {target.name}+{offset:#x}"
         # The kernel resolves the symbol before it looks at the type: an
         # undefined one (index 0 too) fails even an R_X86_64_NONE.
-        value = (self.symbol_value(rel["r_info_sym"], symtab) + addend) & self.loaded.abi.U64
-        where = f"{relsec.name} offset {offset:#x}"
+        value = (self.symbol_value(rel["r_info_sym"], symtab, where)
+                 + addend) & self.loaded.abi.U64
         rtype = self.types.get(number)
         if rtype is None:
             raise LoadError(self.name, f"Unknown rela relocation: {number}", where)
@@ -311,6 +320,7 @@ def load(data, name, address, entry_from=abi.x86_64.ENTRY_FROM_SYMBOL):
     elf = parse_elf(data, name)
     with damaged_elf_is_user_error(name):
         module = machine_abi(elf, name)
+        require_sound(elf, data, name)
         layout = compute_layout(elf, name, module.PAGE_SIZE)
         check_address(name, address, layout, module)
         placed = _place_sections(elf, layout, address)

@@ -12,7 +12,7 @@ import io
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from ..errors import UserError
+from ..errors import UserError, reason
 from ..files import read_bytes
 
 # What pyelftools raises on truncated or corrupted input besides ELFError.
@@ -26,7 +26,7 @@ def parse_elf(data, name):
     try:
         return ELFFile(io.BytesIO(data))
     except DAMAGED_ELF_ERRORS as e:
-        raise UserError(f"{name}: not an ELF object ({e})") from None
+        raise UserError(f"{name}: not an ELF object ({reason(e)})") from None
 
 
 def open_elf(path):
@@ -40,7 +40,7 @@ def damaged_elf_is_user_error(name):
     try:
         yield
     except DAMAGED_ELF_ERRORS as e:
-        raise UserError(f"{name}: damaged ELF object ({e or type(e).__name__})") from None
+        raise UserError(f"{name}: damaged ELF object ({reason(e)})") from None
 
 
 def symtab_symbols(elf):

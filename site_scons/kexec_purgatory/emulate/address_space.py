@@ -12,6 +12,20 @@ def page_align(value, page_size):
     return (value + page_size - 1) & ~(page_size - 1)
 
 
+def page_runs(ranges, page_size):
+    """The pages of every (start, size), merged into (start, size) runs:
+    one mapping each, however large the segments."""
+    spans = sorted((start & ~(page_size - 1), page_align(start + size, page_size))
+                   for start, size in ranges if size)
+    merged = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end - start) for start, end in merged]
+
+
 class AddressSpace:
     """Byte ranges taken so far, each with a name for error messages."""
 

@@ -338,20 +338,28 @@ def reachable(module, address):
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         corruption=None, entry_from=X86.ENTRY_FROM_SYMBOL,
-        max_instructions=None, crash=False, cpu=None):
+        max_instructions=None, segments_limit=seg.DEFAULT_LIMIT,
+        crash=False, cpu=None):
     """Load the purgatory in ``data`` at ``address`` and run it against the
-    segments of ``spec``; ``corruption`` is (segment name, offset[, mask]),
-    applied after the digest was taken; ``address`` None is the middle of
-    the architecture's test addresses (4 GiB + 4 KiB on x86_64). ``crash``
-    plays a crash kernel's (kdump) path where the architecture's module
-    has one (``run_crash``). ``cpu`` (x86_64 only) is a key of
+    segments of ``spec`` (at most ``segments_limit`` bytes of them, refused
+    before anything is loaded); ``corruption`` is (segment name, offset[,
+    mask]), applied after the digest was taken; ``address`` None is the
+    middle of the architecture's test addresses (4 GiB + 4 KiB on x86_64).
+    ``crash`` plays a crash kernel's (kdump) path where the architecture's
+    module has one (``run_crash``). ``cpu`` (x86_64 only) is a key of
     machine.CPU_MODELS, what the emulated CPU reports in CPUID and runs
     (default: baseline). Returns a RunResult."""
     if cpu is not None and cpu not in CPU_MODELS:
         raise UserError(f"--cpu: unknown CPU model {cpu!r} (choose one of: "
                         f"{', '.join(CPU_MODELS)})")
+    module = machine_abi_of(data, name)
+    machine = X86 if module is X86 else machine_of(module, name)
+    if isinstance(spec, str):
+        if spec == seg.DEFAULT_SPEC:
+            spec = getattr(machine, "DEFAULT_SPEC", spec)
+        spec = seg.parse_spec(spec, segments_limit)
     if address is None:
-        address = machine_abi_of(data, name).TEST_ADDRESSES[1]
+        address = module.TEST_ADDRESSES[1]
     loaded = loader.load(data, name, address, entry_from)
     if crash:
         module = machine_of(loaded.abi, name) if loaded.abi is not X86 else None
@@ -363,11 +371,10 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         if cpu is not None:
             raise UserError(f"--cpu: {name} is a {loaded.abi.NAME} purgatory; "
                             "CPU models are x86_64's only")
-        return machine_of(loaded.abi, name).run(
-            loaded, spec, corruption, max_instructions)
+        return machine.run(loaded, spec, corruption, max_instructions)
     space = AddressSpace(X86.IDENTITY_MAP_LIMIT, PAGE_SIZE)
     space.reserve(loaded.address, page_align(len(loaded.image), PAGE_SIZE), f"the purgatory {name}")
-    segments = seg.parse_spec(spec) if isinstance(spec, str) else spec
+    segments = spec
     seg.place(segments, space)
     digest = seg.digest(segments)
     rip, registers, landing = _kernel_side(loaded, segments, digest, space)
@@ -376,12 +383,13 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     result = new_result(loaded, segments, digest, corruption, rip, registers)
     bytes_hashed = result.bytes_hashed
     blobs = [(loaded.address, loaded.image)]
-    blobs += [(s.address, s.data) for s in segments if s.size]
+    blobs += [(s.address, s) for s in segments if s.size]
     if landing is not None:
         blobs.append((landing, bytes(PAGE_SIZE)))
     for (address, data), what in zip(blobs, ["the purgatory", *(
             f"segment {s.name}" for s in segments if s.size), "the kernel's page"]):
-        if address + len(data) > REACH:
+        size = data.size if isinstance(data, seg.Segment) else len(data)
+        if address + size > REACH:
             raise UserError(f"{name}: {what} at {address:#x}: {UNREACHABLE}")
     machine = LongModeMachine(blobs, space, cpu or DEFAULT_CPU)
     machine.set_registers(starting_register_values())

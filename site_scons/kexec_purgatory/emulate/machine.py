@@ -27,7 +27,8 @@ from unicorn import (UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, UC_PROT_EXEC,
 from unicorn import x86_const as x86
 
 from .. import abi
-from .address_space import page_align
+from . import segments as seg
+from .address_space import page_align, page_runs
 
 X86 = abi.x86_64
 PAGE_SIZE = X86.PAGE_SIZE
@@ -83,11 +84,6 @@ UC_REGISTER = {name: getattr(x86, f"UC_X86_REG_{name.upper()}")
                for name in X86.ENTRY64_REGISTERS}
 
 
-def _pages(start, size):
-    first = start & ~(PAGE_SIZE - 1)
-    return range(first, page_align(start + size, PAGE_SIZE), PAGE_SIZE)
-
-
 class LongModeMachine:
     """Unicorn set up as the CPU the purgatory starts on.
 
@@ -98,7 +94,8 @@ class LongModeMachine:
 
     def __init__(self, blobs, space, cpu=DEFAULT_CPU):
         slots = {address // PML4_SLOT for address, data in blobs}
-        slots |= {(address + max(len(data), 1) - 1) // PML4_SLOT for address, data in blobs}
+        slots |= {(address + max(seg.length(data), 1) - 1) // PML4_SLOT
+                  for address, data in blobs}
         slots.add(MACHINE_AREA_BASE // PML4_SLOT)
         self.slots = sorted(slots)
         # PML4, one PDPT per 512 GiB slot in use, the GDT page, a stack page.
@@ -119,25 +116,17 @@ class LongModeMachine:
         self._set_cpu_state()
 
     def _map_memory(self, blobs):
-        pages = set()
+        for start, size in page_runs([(a, seg.length(d)) for a, d in blobs], PAGE_SIZE):
+            self.uc.mem_map(start, size, UC_PROT_ALL)
         for address, data in blobs:
-            pages.update(_pages(address, len(data)))
-        run_start = previous = None
-        for page in sorted(pages) + [None]:
-            if page is not None and previous is not None and page == previous + PAGE_SIZE:
-                previous = page
-                continue
-            if run_start is not None:
-                self.uc.mem_map(run_start, previous + PAGE_SIZE - run_start, UC_PROT_ALL)
-            run_start = previous = page
-        for address, data in blobs:
-            self.uc.mem_write(address, bytes(data))
+            seg.write(self.uc.mem_write, address, data)
 
     def _write_page_tables(self, blobs):
         """Identity-map, with 1 GiB pages, every GiB that holds memory."""
         gibs = set()
         for address, data in blobs + [(self.area, b"\0")]:
-            gibs.update(range(address // GIB, (address + max(len(data), 1) - 1) // GIB + 1))
+            gibs.update(range(address // GIB,
+                              (address + max(seg.length(data), 1) - 1) // GIB + 1))
         table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_ACCESSED
         for number, slot in enumerate(self.slots):
             pdpt = self.pml4 + (1 + number) * PAGE_SIZE

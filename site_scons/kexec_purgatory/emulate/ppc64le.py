@@ -158,7 +158,7 @@ def _kernel_side(loaded, segments, space, backup):
         standins.append((address, bytes(PAGE_SIZE)))
         kernel_entry, slave_code = address, bytes(PPC.SLAVE_CODE_SIZE)
     else:
-        kernel_entry, slave_code = kernel.address, kernel.data[:PPC.SLAVE_CODE_SIZE]
+        kernel_entry, slave_code = kernel.address, kernel.head(PPC.SLAVE_CODE_SIZE)
     fdt = seg.find(segments, FDT)
     if fdt is None:
         address = space.allocate(PAGE_SIZE, "the page standing for the FDT",
@@ -167,7 +167,7 @@ def _kernel_side(loaded, segments, space, backup):
         fdt_address = address
     else:
         header = fdt_header(fdt.size)[:fdt.size]
-        fdt.data = header + fdt.data[len(header):]
+        fdt.patches.append((0, header))
         fdt_address = fdt.address
     start = loaded.get_symbol(PPC.ENTRY_SYMBOL, PPC.SLAVE_CODE_SIZE)
     slave_code = slave_code.ljust(PPC.SLAVE_CODE_SIZE, b"\0")
@@ -372,7 +372,7 @@ def run(loaded, spec, corruption, max_instructions, crash=False):
     backup = _backup_segment(segments) if crash else None
     seg.place(segments, space)
     if backup:
-        backup.data = bytes(backup.size)
+        backup.patches.append((0, bytes(backup.size)))
     kernel_entry, fdt_address, standins, digest, run_at_load = _kernel_side(
         loaded, segments, space, backup)
     if corruption:
@@ -390,7 +390,7 @@ def run(loaded, spec, corruption, max_instructions, crash=False):
     low_memory = (bytes(loaded.image[loaded.entry - loaded.address:][:0x100])
                   + seg.contents(OLD_MEMORY, LOW_MEMORY - 0x100))
     blobs = [(loaded.address, loaded.image), (0, low_memory)]
-    blobs += [(s.address, s.data) for s in segments if s.size] + standins
+    blobs += [(s.address, s.whole()) for s in segments if s.size] + standins
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT
     guest = _Guest(_memory_size(blobs), (loaded.address, loaded.end), max_instructions)

@@ -28,7 +28,7 @@ from unicorn import riscv_const as rc
 
 from .. import abi
 from . import segments as seg
-from .address_space import AddressSpace, page_align
+from .address_space import AddressSpace, page_align, page_runs
 from .emulator import (ACCESS_NAMES, BASE_INSTRUCTION_LIMIT, FAULT,
                        INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT, REFUSED,
                        STRAY_WRITE, RunResult, judge_registers)
@@ -146,15 +146,10 @@ class _Watch:
 
 
 def _map(uc, blobs):
-    pages = set()
+    for start, size in page_runs([(a, seg.length(d)) for a, d in blobs], PAGE_SIZE):
+        uc.mem_map(start, size, UC_PROT_ALL)
     for address, data in blobs:
-        first = address & ~(PAGE_SIZE - 1)
-        pages.update(range(first, page_align(address + len(data), PAGE_SIZE),
-                           PAGE_SIZE))
-    for page in sorted(pages):
-        uc.mem_map(page, PAGE_SIZE, UC_PROT_ALL)
-    for address, data in blobs:
-        uc.mem_write(address, bytes(data))
+        seg.write(uc.mem_write, address, data)
 
 
 def run(loaded, spec, corruption, max_instructions):
@@ -196,7 +191,7 @@ def run(loaded, spec, corruption, max_instructions):
                             for name in RV.KERNEL_ARGUMENT_REGISTERS})
     uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
     blobs = [(loaded.address, loaded.image)]
-    blobs += [(s.address, s.data) for s in segments if s.size]
+    blobs += [(s.address, s) for s in segments if s.size]
     if landing is not None:
         blobs.append((landing, bytes(PAGE_SIZE)))
     _map(uc, blobs)

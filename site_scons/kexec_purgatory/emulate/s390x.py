@@ -39,7 +39,7 @@ from unicorn import s390x_const as s390
 from .. import abi
 from ..errors import UserError
 from . import segments as seg
-from .address_space import AddressSpace, page_align
+from .address_space import AddressSpace, page_align, page_runs
 from .emulator import (BASE_INSTRUCTION_LIMIT, ENTERED, FAULT,
                        INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT, REFUSED,
                        STRAY_WRITE, new_result)
@@ -80,7 +80,7 @@ def _kernel_side(loaded, segments):
     kernel = seg.find(segments, seg.KERNEL)
     if kernel is not None and kernel.address == 0 and kernel.size >= 8:
         restart = S390X.ENTRY_PSW_MASK + loaded.entry
-        kernel.data = struct.pack(">Q", restart) + kernel.data[8:]
+        kernel.patches.append((0, struct.pack(">Q", restart)))
     digest = seg.digest(segments)
     loaded.set_symbol(S390X.REGIONS_SYMBOL, seg.region_table(segments, S390X))
     loaded.set_symbol(S390X.DIGEST_SYMBOL, digest)
@@ -111,16 +111,8 @@ def _place(loaded, segments, name):
 
 def _map(uc, ranges):
     """Map the pages of every (start, size), merged."""
-    pages = sorted((start // PAGE_SIZE * PAGE_SIZE,
-                    page_align(start + size, PAGE_SIZE)) for start, size in ranges if size)
-    merged = []
-    for start, end in pages:
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    for start, end in merged:
-        uc.mem_map(start, end - start)
+    for start, size in page_runs(ranges, PAGE_SIZE):
+        uc.mem_map(start, size)
 
 
 class _Run:
@@ -135,10 +127,9 @@ class _Run:
         self.block_sizes = {}
         self.stopped = False
         uc = self.uc = Uc(UC_ARCH_S390X, UC_MODE_BIG_ENDIAN)
-        _map(uc, [(0, PAGE_SIZE)] + [(a, len(d)) for a, d in blobs])
+        _map(uc, [(0, PAGE_SIZE)] + [(a, seg.length(d)) for a, d in blobs])
         for address, data in blobs:
-            if data:
-                uc.mem_write(address, bytes(data))
+            seg.write(uc.mem_write, address, data)
         for name in GENERAL_REGISTERS:
             uc.reg_write(UC_GPR[name], 0)
         uc.reg_write(s390.UC_S390X_REG_CR0, CR0_RESET)
@@ -321,7 +312,7 @@ def run(loaded, spec, corruption, max_instructions):
     bytes_hashed = result.bytes_hashed
     if max_instructions is None:
         max_instructions = BASE_INSTRUCTION_LIMIT + INSTRUCTIONS_PER_BYTE_LIMIT * bytes_hashed
-    blobs = [(loaded.address, loaded.image)] + [(s.address, s.data) for s in segments]
+    blobs = [(loaded.address, loaded.image)] + [(s.address, s) for s in segments]
     _Run(loaded, result, blobs, max_instructions).start(loaded.entry)
     return result
 
@@ -366,7 +357,6 @@ def _crash_layout(loaded, segments, name):
                         "it is swapped with: load it higher")
     for segment, offset in zip(segments, offsets):
         segment.address = crash_start + offset
-        segment.data = seg.contents(segment.name, segment.size)
     return crash_start, crash_size
 
 
@@ -397,7 +387,7 @@ def _misplaced_segment(run, segments, crash_start):
     the first that does not, or None."""
     for segment in segments:
         place = segment.address - crash_start
-        expected = bytearray(segment.data)
+        expected = bytearray(segment.whole())
         if place == 0:
             head = min(8, len(expected))
             expected[:head] = bytes(run.uc.mem_read(0, head))
@@ -442,7 +432,7 @@ def run_crash(loaded, spec, corruption, max_instructions):
     return_address = page_align(crash_start + crash_size, PAGE_SIZE)
     crash_memory = bytearray(crash_size)
     for blob_address, data in [(loaded.address, loaded.image)] + [
-            (s.address, s.data) for s in segments]:
+            (s.address, s.whole()) for s in segments]:
         offset = blob_address - crash_start
         crash_memory[offset:offset + len(data)] = data
     blobs = [(0, old_memory), (crash_start, crash_memory),

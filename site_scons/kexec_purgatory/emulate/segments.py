@@ -13,12 +13,18 @@ zero-length entry). Segments without @ADDR are placed page-aligned from
 16 MiB up, around everything else. ``kernel`` is where the new kernel's entry
 (``rip`` = kernel + 0x200) lies and ``boot_params`` what ``rsi`` points to;
 both are optional. An empty SPEC (or ``none``) leaves the table all zero.
+
+The segments together may take at most ``DEFAULT_LIMIT`` bytes unless the
+caller raises the limit (``run --segments-limit``): a SPEC asking for more
+is refused before anything is allocated. A segment's bytes are made a
+chunk at a time, for the digest and again straight into the emulated
+memory, so the only whole copy of a segment is the emulator's.
 """
 
 import hashlib
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import abi
 from ..errors import UserError
@@ -31,6 +37,9 @@ KERNEL = "kernel"
 BOOT_PARAMS = "boot_params"
 KERNEL_ENTRY_OFFSET = abi.x86_64.KERNEL_ENTRY_OFFSET
 
+DEFAULT_LIMIT = 1 << 30
+CHUNK_SIZE = 1 << 20
+
 _ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=([^@]+)(?:@(.+))?")
 
 
@@ -39,15 +48,57 @@ class Segment:
     name: str
     size: int
     address: int = None     # None until placed
-    data: bytes = b""
+    # (offset, bytes) written over the contents before the digest is taken
+    # (s390x's restart PSW), and (offset, mask) flipped after it (--corrupt)
+    patches: list = field(default_factory=list)
+    flip: tuple = None
 
     @property
     def end(self):
         return self.address + self.size
 
+    def chunks(self):
+        """(offset, bytes) of the whole contents, CHUNK_SIZE at a time."""
+        for start in range(0, self.size, CHUNK_SIZE):
+            chunk = bytearray(contents(self.name, min(CHUNK_SIZE, self.size - start),
+                                       start // CHUNK_SIZE))
+            for offset, data in self.patches + ([(self.flip[0], None)] if self.flip else []):
+                if start <= offset < start + len(chunk):
+                    at = offset - start
+                    if data is None:
+                        chunk[at] ^= self.flip[1]
+                    else:
+                        chunk[at:at + len(data)] = data[:len(chunk) - at]
+            yield start, bytes(chunk)
 
-def parse_spec(text):
-    """Segments (unplaced unless @ADDR is given) from a SPEC string."""
+    def whole(self):
+        """The whole contents (patches and flip applied), for a machine that
+        takes a segment in one piece (s390x's crash memory, ppc64le's
+        QEMU): the one copy of it a run holds."""
+        return b"".join(chunk for _, chunk in self.chunks())
+
+    def head(self, size):
+        """The first ``size`` bytes (patches and flip applied)."""
+        return next(self.chunks(), (0, b""))[1][:size]
+
+
+def write(write_memory, address, data):
+    """Put ``data`` (bytes, or a Segment, a chunk at a time) at ``address``
+    through ``write_memory(address, bytes)``, the emulator's."""
+    if isinstance(data, Segment):
+        for offset, chunk in data.chunks():
+            write_memory(address + offset, chunk)
+    elif data:
+        write_memory(address, bytes(data))
+
+
+def length(data):
+    return data.size if isinstance(data, Segment) else len(data)
+
+
+def parse_spec(text, limit=DEFAULT_LIMIT):
+    """Segments (unplaced unless @ADDR is given) from a SPEC string, at
+    most ``limit`` bytes of them in all."""
     text = text.strip()
     if text in ("", "none"):
         return []
@@ -64,6 +115,11 @@ def parse_spec(text):
         if address is not None:
             segment.address = parse_size(address, f"segment {name} address")
         segments.append(segment)
+    total = sum(s.size for s in segments)
+    if total > limit:
+        raise UserError(f"segments: {_amount(total)} in all, over the limit of "
+                        f"{_amount(limit)} (--segments-limit raises it; the "
+                        f"emulator holds every segment in memory)")
     if len(segments) > MAX_REGIONS:
         raise UserError(f"segments: {len(segments)} given, the region table "
                         f"holds {MAX_REGIONS}")
@@ -74,17 +130,26 @@ def parse_spec(text):
     return segments
 
 
+def _amount(size):
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size >= 1 << shift and not size % (1 << shift):
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"
+
+
 def find(segments, name):
     return next((s for s in segments if s.name == name), None)
 
 
-def contents(name, size):
-    """Deterministic bytes standing for a segment's data."""
-    return hashlib.shake_128(f"kexec-purgatory segment {name}".encode()).digest(size)
+def contents(name, size, chunk=0):
+    """Deterministic bytes standing for a segment's data: its ``chunk``-th
+    CHUNK_SIZE bytes (``size`` of them)."""
+    seed = f"kexec-purgatory segment {name}" + (f" {chunk}" if chunk else "")
+    return hashlib.shake_128(seed.encode()).digest(size)
 
 
 def place(segments, space):
-    """Give every segment an address in ``space`` and its contents."""
+    """Give every segment an address in ``space``."""
     for segment in segments:
         if segment.address is not None:
             space.reserve(segment.address, segment.size, f"segment {segment.name}")
@@ -92,7 +157,6 @@ def place(segments, space):
         if segment.address is None:
             segment.address = space.allocate(segment.size, f"segment {segment.name}",
                                              AUTO_PLACEMENT_BASE)
-        segment.data = contents(segment.name, segment.size)
 
 
 def region_table(segments, module=abi.x86_64):
@@ -107,7 +171,8 @@ def digest(segments):
     """``purgatory_sha256_digest``: SHA-256 over all segments in order."""
     sha = hashlib.sha256()
     for segment in segments:
-        sha.update(segment.data)
+        for _, chunk in segment.chunks():
+            sha.update(chunk)
     return sha.digest()
 
 
@@ -127,6 +192,4 @@ def corrupt(segments, name, offset, mask=0xff):
     if not 0 <= offset < segment.size:
         raise UserError(f"--corrupt: offset {offset:#x} is outside segment "
                         f"{name} ({segment.size} bytes)")
-    data = bytearray(segment.data)
-    data[offset] ^= mask
-    segment.data = bytes(data)
+    segment.flip = (offset, mask)

@@ -10,9 +10,7 @@ Intel HEX addresses stop at 4 GiB. intelhex is imported only when a file
 of this form is written or read.
 """
 
-import io
-
-from ..errors import UserError
+from ..errors import UserError, reason
 from ..files import read_bytes, write_atomically
 from ..sizes import parse_size
 from .blob import Blob
@@ -22,6 +20,7 @@ DEFAULT_OUTPUT = "purgatory.hex"
 DESCRIPTION = "Intel HEX image"
 
 INTEL_HEX_LIMIT = 1 << 32
+RECORD_BYTES = 16
 DEFAULT_LOAD_ADDR = "0x1000000"
 
 
@@ -37,7 +36,8 @@ def parse_load_addr(value, variable="LOAD_ADDR"):
 
 
 def relocated_ihex(data, name, address):
-    """Intel HEX text (bytes) of ``data`` loaded and relocated at ``address``."""
+    """Intel HEX text (bytes, as lines) of ``data`` loaded and relocated at
+    ``address``."""
     from ..elf.loader import load        # the kernel-faithful loader
     return intel_hex_text(load(data, name, address), name, "lower LOAD_ADDR")
 
@@ -50,26 +50,32 @@ def write_relocated_ihex(output, relocatable, load_addr, variable="LOAD_ADDR"):
                                             relocatable, address))
 
 
-def image_of(loaded):
-    """A loaded purgatory's memory as an ``intelhex.IntelHex`` at its address."""
-    from intelhex import IntelHex
-    image = IntelHex()
-    image.frombytes(bytes(loaded.image), offset=loaded.address)
-    return image
-
-
 def intel_hex_text(loaded, name, remedy):
-    """Intel HEX text (bytes) of an ``elf.loader.LoadedPurgatory``, entry as
-    start address; ``remedy`` says what to do when the image ends above
-    4 GiB."""
+    """Intel HEX text of an ``elf.loader.LoadedPurgatory``, entry as start
+    address, as an iterator of lines (bytes): written as it is made, one
+    16-byte record at a time, with intelhex's record encoder (its
+    ``IntelHex`` object holds a dict entry per byte: gigabytes for a large
+    image). The records are those ``IntelHex.write_hex_file`` writes.
+    ``remedy`` says what to do when the image ends above 4 GiB."""
     if loaded.end > INTEL_HEX_LIMIT:
         raise UserError(f"{name}: Intel HEX cannot hold addresses above 4 GiB "
                         f"(image ends at {loaded.end:#x}); {remedy}")
-    image = image_of(loaded)
-    image.start_addr = {"EIP": loaded.entry}
-    text = io.StringIO()
-    image.write_hex_file(text, write_start_addr=True)
-    return text.getvalue().encode("ascii")
+    from intelhex import Record
+    image, base, end = loaded.image, loaded.address, loaded.end
+
+    def lines():
+        yield Record.start_linear_address(loaded.entry)
+        address = base
+        while address < end:
+            if end - 1 > 0xffff:
+                yield Record.extended_linear_address(address >> 16)
+            block_end = min(end, (address | 0xffff) + 1)
+            for at in range(address, block_end, RECORD_BYTES):
+                chunk = image[at - base:min(at + RECORD_BYTES, block_end) - base]
+                yield Record.data(at & 0xffff, list(chunk))
+            address = block_end
+        yield Record.eof()
+    return (f"{line}\n".encode("ascii") for line in lines())
 
 
 def detect(path, data):
@@ -82,7 +88,7 @@ def read(path, data):
     try:
         hexfile.loadhex(path)
     except (intelhex.IntelHexError, ValueError) as e:
-        raise UserError(f"{path}: bad Intel HEX ({e})") from None
+        raise UserError(f"{path}: bad Intel HEX ({reason(e)})") from None
     if hexfile.minaddr() is None:
         raise UserError(f"{path}: Intel HEX without data")
     base = hexfile.minaddr()

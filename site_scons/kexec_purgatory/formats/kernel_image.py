@@ -37,7 +37,7 @@ import struct
 import zlib
 
 from ..elf import ELF_MAGIC
-from ..errors import UserError
+from ..errors import UserError, reason
 from . import lzop
 from .blob import Blob
 
@@ -134,7 +134,7 @@ def _stream(decompressor, data, path, method=None):
             out = decompressor.decompress(data, max_length=MAX_DECOMPRESSED + 1)
             done = decompressor.eof
     except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as e:
-        raise _Damaged(str(e)) from None
+        raise _Damaged(reason(e)) from None
     if len(out) > MAX_DECOMPRESSED:
         raise _limited(path)
     if not done:
@@ -159,7 +159,7 @@ def _zstd(data, path):
             if obj.eof:
                 break
     except zstandard.ZstdError as e:
-        raise _Damaged(str(e)) from None
+        raise _Damaged(reason(e)) from None
     if not obj.eof:
         raise _Damaged("the stream ends early (truncated)")
     return bytes(out)
@@ -187,7 +187,7 @@ def _lz4_legacy(data, path):
             out += lz4.block.decompress(data[pos + 4:pos + 4 + size],
                                         uncompressed_size=LZ4_LEGACY_BLOCK)
         except lz4.block.LZ4BlockError as e:
-            raise _Damaged(str(e)) from None
+            raise _Damaged(reason(e)) from None
         if len(out) > MAX_DECOMPRESSED:
             raise _limited(path)
         pos += 4 + size
@@ -347,7 +347,7 @@ class _Finder:
                         if s["sh_type"] not in ("SHT_NOBITS", "SHT_NULL")
                         and s["sh_flags"] & 2]      # SHF_ALLOC
         except DAMAGED_ELF_ERRORS as e:
-            self.fail(f"damaged ELF executable in {where} ({e})")
+            self.fail(f"damaged ELF executable in {where} ({reason(e)})")
         for name, contents in sections:
             found = self.in_bytes(contents, f"{where}, section {name}", machine)
             if found:
