@@ -130,7 +130,10 @@ def _set_field(data, struct, offset, _fields, field, value):
     size = struct.sizeof()
     if offset + size > len(data):
         return
-    entry = struct.parse(bytes(data[offset:offset + size]))
+    try:
+        entry = struct.parse(bytes(data[offset:offset + size]))
+    except Exception:       # an earlier byte mutation made it unreadable
+        return
     if field in ("bind", "type"):
         entry["st_info"][field] = (BINDS if field == "bind" else TYPES)[value % 5 % (
             3 if field == "bind" else 5)]
@@ -144,7 +147,10 @@ def _set_field(data, struct, offset, _fields, field, value):
         entry[field] = value - (1 << 64) if value >> 63 else value
     else:
         entry[field] = value & ((1 << WIDTH.get(field, 64)) - 1)
-    data[offset:offset + size] = struct.build(entry)
+    try:
+        data[offset:offset + size] = struct.build(entry)
+    except Exception:       # a value the record's enums cannot spell
+        return
 
 
 def mutants(seed):
