@@ -28,9 +28,9 @@ def add_c_line(line):
     return [(AFTER_FOLD, f"{AFTER_FOLD}\n{line}")]
 
 
-def patched(**fields):
+def patched(section, **fields):
     def patch(path):
-        mini_purgatory.patch_section(path, fields.pop("section"), **fields)
+        mini_purgatory.patch_section(path, section, **fields)
     return patch
 
 

@@ -11,7 +11,6 @@ from .. import abi
 from ..elf import structure
 from .finding import Problem
 
-ELF64_SHDR_SIZE = 64
 
 EXPECTED_IDENTITY = (
     # (where, expected, what a kernel purgatory needs)
@@ -65,23 +64,9 @@ def header_problems(elf, data):
 
 def geometry_problems(elf, data):
     """The section table's geometry: where the file is damaged (cut short,
-    or its header points nowhere), not a kind of object the kernel refuses."""
-    header = elf.header
-    problems = []
-    shnum, shoff = header["e_shnum"], header["e_shoff"]
-    if header["e_shentsize"] != ELF64_SHDR_SIZE:
-        problems.append(Problem(f"e_shentsize is {header['e_shentsize']}, "
-                                f"not {ELF64_SHDR_SIZE}"))
-    elif shnum == 0 or shoff == 0:
-        problems.append(Problem("no section header table (e_shnum or e_shoff is 0)"))
-    elif shoff + shnum * ELF64_SHDR_SIZE > len(data):
-        problems.append(Problem(f"section header table ({shnum} entries at "
-                                f"{shoff:#x}) runs past the end of the file "
-                                f"({len(data)} bytes)"))
-    elif header["e_shstrndx"] >= shnum:
-        problems.append(Problem(f"e_shstrndx {header['e_shstrndx']} is not a "
-                                f"section index (e_shnum {shnum})"))
-    return problems
+    or its header points nowhere), not a kind of object the kernel refuses
+    (elf/structure.py's first check)."""
+    return [Problem(f.message) for f in structure.geometry_flaws(elf, data)]
 
 
 def table_problems(obj):

@@ -122,16 +122,19 @@ def _checked(args, data):
                         "bytes)")
     from .. import check    # capstone: only when checking
     findings = check.check_elf(data, args.file, args.abi)
-    if not args.json:
-        for finding in findings:
-            print(finding.text(), file=sys.stderr)
+    damage = [f for f in findings if f.damaged]
+    if damage:      # unusable input, as every command says of it
+        raise UserError(f"{args.file}: damaged ELF object: {damage[0].message}")
     status = check.exit_status(findings)
-    if status:
+    if status:      # one line: the first error, and how many more
         errors = [f for f in findings if f.severity == check.ERROR]
         raise UserError(f"{args.file}: not embedded: {errors[0].rule}: "
                         f"{errors[0].message}"
                         + (f" (and {len(errors) - 1} more errors)"
                            if len(errors) > 1 else ""), exit_code=status)
+    if not args.json:
+        for finding in findings:        # warnings of an object embedded
+            print(finding.text(), file=sys.stderr)
     return findings
 
 
