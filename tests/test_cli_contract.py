@@ -250,3 +250,12 @@ def test_verify_kernel_makes_its_work_directory_but_not_a_missing_path(tmp_path)
                                  "--work", work)
     one_error_line(result, 2, tmp_path / "missing", "does not exist")
     assert not (tmp_path / "missing").exists()
+
+
+def test_an_error_naming_a_line_break_is_still_one_line(mini):
+    """A name taken from the input (here --corrupt's, in a damaged object a
+    section's) may hold a line break: the error stays one line, escaped."""
+    result = kexec_purgatory_cli("run", mini, "--corrupt", "ker\rnel:1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "kexec-purgatory: error: --corrupt: no segment named ker\\rnel"]

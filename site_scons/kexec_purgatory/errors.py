@@ -13,6 +13,14 @@ def reason(error):
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def one_line(text):
+    """``text`` as one printable line: a name read from a damaged object
+    may hold line breaks or control characters (shown escaped)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class UserError(Exception):
     """Bad input: a file, symbol, section or variable the user can fix."""
 

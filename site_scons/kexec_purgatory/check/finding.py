@@ -9,6 +9,8 @@ the JSON form lets tools act on the culprit without parsing prose.
 from __future__ import annotations
 
 import dataclasses
+
+from ..errors import one_line
 from typing import Optional
 
 ERROR = "error"
@@ -46,7 +48,7 @@ class Finding:
         return getattr(self.problem, name)
 
     def text(self):
-        return f"{self.file}: {self.severity}: {self.rule}: {self.message}"
+        return one_line(f"{self.file}: {self.severity}: {self.rule}: {self.message}")
 
     def as_dict(self):
         """The JSON form: file, severity, rule, then the Problem's fields."""

@@ -10,7 +10,7 @@ stderr and the others are still checked.
 import sys
 
 from .. import check
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..formats import read_object
 from .contract import print_json
 
@@ -70,7 +70,7 @@ def run(args):
                 raise UserError(f"{path}: damaged ELF object: "
                                 f"{damage[0].message}")
         except UserError as e:
-            print(f"kexec-purgatory: error: {e}", file=sys.stderr)
+            print(f"kexec-purgatory: error: {one_line(str(e))}", file=sys.stderr)
             errors.append({"file": path, "error": str(e)})
             status = 2
             continue
