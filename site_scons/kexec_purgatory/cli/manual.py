@@ -33,6 +33,12 @@ def man_page():
     parser.man_short_description = ("build, check, run in emulation and "
                                      "embed a kexec purgatory")
     text = str(Manpage(parser))
+    if "Exit status" not in text:
+        # argparse-manpage before 2 (Debian 12's 1.2.2) leaves out epilogs:
+        # the exit statuses get a section of their own there.
+        epilog = " ".join(parser.epilog.split()).replace("\\", "\\e")
+        text = (text.rstrip("\n") + '\n.SH "EXIT STATUS"\n'
+                + epilog.replace("-", "\\-") + "\n")
     header = (f'.TH KEXEC\\-PURGATORY 1 "" "kexec\\-purgatory {__version__}" '
               '"User Commands"')
     return re.sub(r"\A\.TH [^\n]*", lambda _: header, text).rstrip("\n") + "\n"

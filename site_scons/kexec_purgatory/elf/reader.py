@@ -15,10 +15,11 @@ from elftools.elf.elffile import ELFFile
 from ..errors import UserError, reason
 from ..files import read_bytes
 
-# What pyelftools raises on truncated or corrupted input besides ELFError.
+# What pyelftools raises on truncated or corrupted input besides ELFError
+# (RecursionError: Debian 12's 0.29 on a section retyped as a symbol table).
 DAMAGED_ELF_ERRORS = (ELFError, ValueError, KeyError, IndexError,
                       AssertionError, EOFError, OverflowError, TypeError,
-                      MemoryError, io.UnsupportedOperation)
+                      MemoryError, RecursionError, io.UnsupportedOperation)
 
 
 def parse_elf(data, name):

@@ -58,6 +58,9 @@ def geometry_flaws(elf, data):
     return []
 
 
+SHF_COMPRESSED = 0x800
+
+
 def section_label(index, section):
     return f"section {index} '{section.name}'"
 
@@ -73,6 +76,12 @@ def section_flaws(elf, data):
         if kind not in ("SHT_NOBITS", "SHT_NULL") and end > len(data):
             yield Flaw(f"{label} ends at {end:#x}, past the end of the file "
                        f"({len(data):#x})", section=sec.name)
+            continue
+        if sec["sh_flags"] & SHF_COMPRESSED:
+            # The kernel copies a section's bytes as they are in the file
+            # (kexec_purgatory_setup_sechdrs(), kernel/kexec_file.c).
+            yield Flaw(f"{label} is compressed (SHF_COMPRESSED): the kernel "
+                       "loads section bytes as they are", section=sec.name)
             continue
         if kind in ENTRY_STRUCTS:
             entsize = getattr(elf.structs, ENTRY_STRUCTS[kind]).sizeof()

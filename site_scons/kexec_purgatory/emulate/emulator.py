@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..elf import loader
 from . import segments as seg
 from .address_space import AddressSpace, page_align
-from .machine import CPU_MODELS, DEFAULT_CPU, REACH, UC_REGISTER, UNREACHABLE, LongModeMachine
+from .machine import CPU_MODELS, CPU_MODELS_UNSUPPORTED, CPU_MODELS_WORK, DEFAULT_CPU, REACH, UC_REGISTER, UNREACHABLE, LongModeMachine
 
 X86 = abi.x86_64
 GENERAL_REGISTERS = X86.GENERAL_REGISTERS
@@ -352,6 +352,8 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
     if cpu is not None and cpu not in CPU_MODELS:
         raise UserError(f"--cpu: unknown CPU model {cpu!r} (choose one of: "
                         f"{', '.join(CPU_MODELS)})")
+    if cpu not in (None, DEFAULT_CPU) and not CPU_MODELS_WORK:
+        raise UserError(f"--cpu {cpu}: {CPU_MODELS_UNSUPPORTED}")
     module = machine_abi_of(data, name)
     machine = X86 if module is X86 else machine_of(module, name)
     if isinstance(spec, str):

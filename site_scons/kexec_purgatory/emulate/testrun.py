@@ -104,5 +104,8 @@ def gate(data, path, out=print):
     if refused:
         out(f"  RUN     {path}: not run: {refused}")
         return json.dumps({"not_run": refused}, indent=1) + "\n"
-    low, high = module.TEST_ADDRESSES[0], module.TEST_ADDRESSES[-1]
+    # The highest test address this emulator reaches (Debian 12's Unicorn
+    # stops at 1 TiB: there the gate runs at 4 GiB + 4 KiB).
+    reached = [a for a in module.TEST_ADDRESSES if emulator.reachable(module, a)]
+    low, high = reached[0], reached[-1]
     return run_all(data, path, out, GATE_SPEC, (low, high))
