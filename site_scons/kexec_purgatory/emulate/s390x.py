@@ -298,6 +298,13 @@ def _diag308_result(loaded, segments, digest, corruption, entry, subcode):
                       {"psw": S390X.ENTRY_PSW_MASK | entry, "subcode": subcode})
 
 
+def refused():
+    """Why s390x purgatories cannot run here (Debian 12's Unicorn 2.0.1 has
+    no control registers), or None: the build's RUN gate then says so and
+    goes on."""
+    return None if CONTROL_REGISTERS else NO_CONTROL_REGISTERS
+
+
 def run(loaded, spec, corruption, max_instructions):
     """The purgatory ``loaded`` against the segments of ``spec`` (the x86
     default SPEC stands for s390's), in the state kexec_file leaves."""
