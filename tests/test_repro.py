@@ -199,6 +199,9 @@ def test_the_user_variation_names_why_nobody_cannot_build(tmp_path, monkeypatch)
     a kernel tree) is named, not "needs root and setpriv"."""
     locked = tmp_path / "private"
     locked.mkdir(mode=0o700)
+    # This Python's environment is looked at first: keep it out of the way
+    # (a clone in a 0700 directory would be named before ``locked``).
+    monkeypatch.setattr(sys, "prefix", "/usr")
     if os.geteuid() != 0:
         found = variations._other_user([str(locked)])
         assert found == {"other_user": None,
