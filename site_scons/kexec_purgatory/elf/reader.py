@@ -7,10 +7,13 @@ turns its exceptions (and the ones a damaged file provokes in it) into
 """
 
 import contextlib
+import functools
 import io
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import SymbolTableSection
 
 from ..errors import UserError, reason
 from ..files import read_bytes
@@ -22,10 +25,33 @@ DAMAGED_ELF_ERRORS = (ELFError, ValueError, KeyError, IndexError,
                       MemoryError, RecursionError, io.UnsupportedOperation)
 
 
+class _ParsedOnce(ELFFile):
+    """An ELFFile that parses each section header, symbol and relocation
+    once. pyelftools parses them anew on every access, and the checker's
+    rules, the loader and the structure checks each walk the same tables:
+    on riscv64's purgatory (hundreds of symbols) that was most of the time
+    of every command. The bytes never change, so what was parsed stays
+    true."""
+
+    def get_section(self, n, *rest):
+        if rest:                        # a type check (pyelftools >= 0.30)
+            return super().get_section(n, *rest)
+        sections = self.__dict__.setdefault("_parsed_sections", {})
+        section = sections.get(n)
+        if section is None:
+            section = sections[n] = super().get_section(n)
+            if isinstance(section, SymbolTableSection):
+                section.get_symbol = functools.lru_cache(None)(section.get_symbol)
+            elif isinstance(section, RelocationSection):
+                section.get_relocation = functools.lru_cache(None)(
+                    section.get_relocation)
+        return section
+
+
 def parse_elf(data, name):
     """Return an ELFFile over ``data`` (bytes), or raise UserError naming ``name``."""
     try:
-        return ELFFile(io.BytesIO(data))
+        return _ParsedOnce(io.BytesIO(data))
     except DAMAGED_ELF_ERRORS as e:
         raise UserError(f"{name}: not an ELF object ({reason(e)})") from None
 
