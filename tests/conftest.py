@@ -68,24 +68,11 @@ def tree_listing(root):
 KERNEL_FIXTURES = frozenset({"kernel_trees", "kernel_images"})
 
 
-def pytest_addoption(parser):
-    parser.addoption("--soak", action="store_true",
-                     help="also run the tests marked soak (10,000 more "
-                          "mutants, 2,000 a target: about 15 minutes on 2 "
-                          "cores)")
-
-
 @pytest.hookimpl(tryfirst=True)     # before -m deselects by marker
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
     for item in items:
         if KERNEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
-    if not config.getoption("--soak"):
-        # Deselected (and counted so), not skipped: a soak run is asked for.
-        soak = [item for item in items if item.get_closest_marker("soak")]
-        if soak:
-            config.hook.pytest_deselected(items=soak)
-            items[:] = [item for item in items if not item.get_closest_marker("soak")]
 
 
 @pytest.hookimpl(tryfirst=True)
