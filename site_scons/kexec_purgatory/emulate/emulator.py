@@ -313,11 +313,15 @@ def machine_of(module, name):
                         "here yet (check and load work)") from None
 
 
-def emulation_refused(module, name):
-    """Why purgatories of the ABI ``module`` cannot run here (a machine
-    Unicorn cannot emulate), or None."""
+def cannot_run_here(module, name, address=None):
+    """Why a purgatory of the ABI ``module`` (placed at ``address``, if
+    given) cannot run here, or None: the emulation its machine needs is
+    missing (ppc64le without QEMU, s390x on a Unicorn without control
+    registers: each machine's ``refused()``), or the address is beyond
+    what this Unicorn reaches (x86_64 at or above 1 TiB without its
+    virtual TLB)."""
     if module is X86:
-        return None
+        return UNREACHABLE if address is not None and address >= REACH else None
     refused = getattr(machine_of(module, name), "refused", None)
     return refused() if refused else None
 
@@ -328,12 +332,6 @@ def machine_abi_of(data, name):
     elf = parse_elf(data, name)
     with damaged_elf_is_user_error(name):
         return loader.machine_abi(elf, name)
-
-
-def reachable(module, address):
-    """Whether this Unicorn can emulate a purgatory of ``module`` placed at
-    ``address`` (x86_64 at or above 1 TiB needs Unicorn's virtual TLB)."""
-    return module is not X86 or address < REACH
 
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,

@@ -69,12 +69,16 @@ def run_all(data, path, out=print, spec=segments.DEFAULT_SPEC, addresses=None):
     module = emulator.machine_abi_of(data, path)
     if addresses is None:
         addresses = module.TEST_ADDRESSES
+    refused = emulator.cannot_run_here(module, path)
+    if refused:             # asked for runs: unlike the gate, not a skip
+        raise UserError(f"{path}: {refused}")
     for planned in plan(spec, addresses):
-        if not emulator.reachable(module, planned.address):
-            out(f"  RUN     {where(path, planned)}: skipped: {emulator.UNREACHABLE}")
+        why_not = emulator.cannot_run_here(module, path, planned.address)
+        if why_not:
+            out(f"  RUN     {where(path, planned)}: skipped: {why_not}")
             results.append({"address": planned.address,
                             "corruption": planned.corruption,
-                            "skipped": emulator.UNREACHABLE})
+                            "skipped": why_not})
             continue
         result = emulator.run(data, path, planned.address, spec,
                               corruption=planned.corruption)
@@ -100,12 +104,13 @@ def gate(data, path, out=print):
     machine that cannot be emulated here, the reason, and the build goes
     on saying so) or raises UserError naming the runs that failed."""
     module = emulator.machine_abi_of(data, path)
-    refused = emulator.emulation_refused(module, path)
+    refused = emulator.cannot_run_here(module, path)
     if refused:
         out(f"  RUN     {path}: not run: {refused}")
         return json.dumps({"not_run": refused}, indent=1) + "\n"
     # The highest test address this emulator reaches (Debian 12's Unicorn
     # stops at 1 TiB: there the gate runs at 4 GiB + 4 KiB).
-    reached = [a for a in module.TEST_ADDRESSES if emulator.reachable(module, a)]
+    reached = [a for a in module.TEST_ADDRESSES
+               if not emulator.cannot_run_here(module, path, a)]
     low, high = reached[0], reached[-1]
     return run_all(data, path, out, GATE_SPEC, (low, high))
