@@ -3,7 +3,8 @@
 
 The contract: exit 0, 1 or 2; on exit 2 one line naming the file; never a
 traceback, a hang or unbounded memory; no output left behind on failure;
-and what ``check`` accepts, ``load`` places. First the cases that broke it,
+``check`` exits 1 exactly when it reports an error finding; and what
+``check`` accepts, ``load`` places. First the cases that broke it,
 each on a damaged copy of a real purgatory; then the property, on
 thousands of mutated copies of every architecture's real purgatory
 (tests/hostile.py makes them and runs the commands in a worker process
@@ -176,6 +177,12 @@ def contract_holds(seed, worker, workdir, buildinfo, mutations):
         result = worker.call(argv)
         broken += [f"{argv[0]}: {p}" for p in
                    hostile.contract_violations(result, str(path), outputs)]
+        if argv[0] == "check" and result.get("status") in (0, 1):
+            errors = any(line.startswith(f"{path}: error: ")
+                         for line in result["stdout"].splitlines())
+            if errors != (result["status"] == 1):
+                broken.append(f"check: exit {result['status']} but "
+                              f"{'an' if errors else 'no'} error finding")
         if argv[0] == "check" and result.get("status") == 0:
             verdicts = worker.apply(placements, data, str(path))
             if not isinstance(verdicts, list):
