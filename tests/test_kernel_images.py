@@ -226,6 +226,17 @@ def test_no_purgatory_in_the_image(tmp_path):
     assert "gzip payload at 0x1800" in line
 
 
+def test_an_image_holding_two_purgatories_is_refused_naming_both(tmp_path, purgatory):
+    """Two whole x86_64 relocatable objects, each with purgatory_start (and
+    a third cut short, which is no object): the reader cannot tell which is
+    the kernel's and names where both lie."""
+    payload = _payload(purgatory) + purgatory + _filler(100, 4) + purgatory[:2000]
+    second = len(_payload(purgatory))
+    _bad(tmp_path, bzimage(COMPRESS["gzip"](payload)),
+         "2 relocatable x86_64 objects in the gzip payload at 0x1800",
+         f"{40_024:#x}, {second:#x}", "cannot tell which is the purgatory")
+
+
 def test_uncompressed_payload_and_old_protocol(tmp_path, purgatory):
     _bad(tmp_path, bzimage(_payload(purgatory)), "not compressed in a form")
     _bad(tmp_path, bzimage(COMPRESS["gzip"](purgatory), version=0x0206),

@@ -30,6 +30,8 @@ NOT_YET = {}
 INTERFACE = (
     # identity
     "NAME", "E_MACHINE", "ELF_CLASS", "LITTLE_ENDIAN",
+    # building it: Kbuild's ARCH, Debian's cross prefix, the native host
+    "KBUILD_ARCH", "DEBIAN_CROSS_COMPILE", "HOST_MACHINE",
     # placement: the page size and the lowest address the kernel uses
     "PAGE_SIZE", "MIN_LOAD_ADDRESS",
     # low, middle and high addresses test-run uses (run: the middle)

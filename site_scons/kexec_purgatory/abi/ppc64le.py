@@ -28,6 +28,11 @@ NAME = "ppc64le"
 E_MACHINE = "EM_PPC64"
 ELF_CLASS = 64
 LITTLE_ENDIAN = True
+# Kbuild's ARCH, the prefix of Debian's cross toolchain for it, and
+# `uname -m` of a host that builds it without one (verify-kernel).
+KBUILD_ARCH = "powerpc"
+DEBIAN_CROSS_COMPILE = "powerpc64le-linux-gnu-"
+HOST_MACHINE = "ppc64le"
 # The same e_machine in the other byte order: not modelled (see above).
 OTHER_BYTE_ORDER = "big-endian ppc64"
 

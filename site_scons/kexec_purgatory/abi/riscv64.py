@@ -17,6 +17,11 @@ NAME = "riscv64"
 E_MACHINE = "EM_RISCV"
 ELF_CLASS = 64
 LITTLE_ENDIAN = True
+# Kbuild's ARCH, the prefix of Debian's cross toolchain for it, and
+# `uname -m` of a host that builds it without one (verify-kernel).
+KBUILD_ARCH = "riscv"
+DEBIAN_CROSS_COMPILE = "riscv64-linux-gnu-"
+HOST_MACHINE = "riscv64"
 
 PAGE_SIZE = 0x1000
 # arch/riscv/kernel/kexec_elf.c, elf_find_pbase(): the new kernel goes at a

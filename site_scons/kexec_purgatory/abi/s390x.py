@@ -17,6 +17,11 @@ NAME = "s390x"
 E_MACHINE = "EM_S390"
 ELF_CLASS = 64
 LITTLE_ENDIAN = False
+# Kbuild's ARCH, the prefix of Debian's cross toolchain for it, and
+# `uname -m` of a host that builds it without one (verify-kernel).
+KBUILD_ARCH = "s390"
+DEBIAN_CROSS_COMPILE = "s390x-linux-gnu-"
+HOST_MACHINE = "s390x"
 
 PAGE_SIZE = 0x1000
 # arch/s390/kernel/machine_kexec_file.c, kexec_file_add_purgatory(): the

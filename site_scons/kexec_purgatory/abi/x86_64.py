@@ -17,6 +17,11 @@ NAME = "x86_64"
 E_MACHINE = "EM_X86_64"
 ELF_CLASS = 64
 LITTLE_ENDIAN = True
+# Kbuild's ARCH, the prefix of Debian's cross toolchain for it, and
+# `uname -m` of a host that builds it without one (verify-kernel).
+KBUILD_ARCH = "x86"
+DEBIAN_CROSS_COMPILE = "x86_64-linux-gnu-"
+HOST_MACHINE = "x86_64"
 
 PAGE_SIZE = 0x1000
 # arch/x86/kernel/kexec-bzimage64.c, bzImage64_load(): the purgatory's

@@ -27,12 +27,13 @@ import sys
 import tempfile
 import time
 
+from .. import abi
 from ..digests import sha256_hex
 from ..elf import diff as elfdiff
 from ..elf.reader import parse_elf
 from ..errors import UserError
 from ..files import read_bytes, work_directory
-from ..formats import kernel_image, read_blob
+from ..formats import kernel_image
 from ..kernel import tarball
 from . import contract
 
@@ -41,14 +42,6 @@ HELP = ("rebuild the purgatory a kernel image carries from its source and "
 EXIT_STATUS = ("identical", "different (the difference and its likely cause "
                "are printed)", "bad input or a failed step")
 
-# e_machine -> (Kbuild's ARCH, the Debian cross prefix, the host machine
-# that needs none)
-ARCHES = {
-    kernel_image.EM_X86_64: ("x86", "x86_64-linux-gnu-", "x86_64"),
-    kernel_image.EM_S390: ("s390", "s390x-linux-gnu-", "s390x"),
-    kernel_image.EM_PPC64: ("powerpc", "powerpc64le-linux-gnu-", "ppc64le"),
-    kernel_image.EM_RISCV: ("riscv", "riscv64-linux-gnu-", "riscv64"),
-}
 STAMP = ".kexec-purgatory-prepared"
 
 
@@ -245,12 +238,11 @@ def verify(args, work):
     shipped, origin, banner = kernel_image.examine(args.image, image)
     name = kernel_image.purgatory_name(args.image)
     machine = parse_elf(shipped, name).header["e_machine"]
-    number = {"EM_X86_64": 62, "EM_S390": 22, "EM_PPC64": 21,
-              "EM_RISCV": 243}.get(machine)
-    if number not in ARCHES:
+    module = abi.ARCHITECTURES.get(machine)
+    if module is None:
         raise UserError(f"{name}: {machine}: no kernel architecture to rebuild it for")
-    arch, cross, host = ARCHES[number]
-    cross = "" if os.uname().machine == host else cross
+    arch = module.KBUILD_ARCH
+    cross = "" if os.uname().machine == module.HOST_MACHINE else module.DEBIAN_CROSS_COMPILE
     src = _source_dir(args.source, work, arch)
     src_version = source_version(src)
     make_vars = {"ARCH": arch}

@@ -15,6 +15,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
+from . import ELF_MAGIC
 from ..errors import UserError, reason
 from ..files import read_bytes
 
@@ -54,6 +55,57 @@ def parse_elf(data, name):
         return _ParsedOnce(io.BytesIO(data))
     except DAMAGED_ELF_ERRORS as e:
         raise UserError(f"{name}: not an ELF object ({reason(e)})") from None
+
+
+class _InPlace(io.RawIOBase):
+    """``data`` from ``start`` on as a read-only stream, without a copy."""
+
+    def __init__(self, data, start):
+        super().__init__()
+        self._view = memoryview(data)[start:]
+        self._at = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._at
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at,
+                io.SEEK_END: len(self._view)}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def read(self, size=-1):
+        # Never more than there is (RawIOBase's own read() would allocate
+        # ``size`` bytes first, and a damaged header asks for any size).
+        end = len(self._view) if size is None or size < 0 else self._at + size
+        chunk = bytes(self._view[self._at:end])
+        self._at += len(chunk)
+        return chunk
+
+    def readinto(self, buffer):
+        chunk = self.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def embedded_elf(data, offset):
+    """The ELF object that starts at ``offset`` in ``data`` as pyelftools
+    reads it, in place (a kernel image's tens of MiB are not copied for
+    each "\x7fELF" in them), or None where pyelftools cannot read its
+    headers. For finding an object and its extent: parse what is found
+    with ``parse_elf``."""
+    if data[offset:offset + 4] != ELF_MAGIC:
+        return None
+    try:
+        return ELFFile(_InPlace(data, offset))
+    except DAMAGED_ELF_ERRORS:
+        return None
 
 
 def open_elf(path):

@@ -36,7 +36,10 @@ import re
 import struct
 import zlib
 
+from .. import abi
 from ..elf import ELF_MAGIC
+from ..elf.reader import (DAMAGED_ELF_ERRORS, damaged_elf_is_user_error,
+                          embedded_elf, parse_elf)
 from ..errors import UserError, reason
 from . import lzop
 from .blob import Blob
@@ -47,10 +50,8 @@ DESCRIPTION = "kernel image"
 # Refuse to decompress more than this: a kernel's payload is 20-120 MiB.
 MAX_DECOMPRESSED = 512 << 20
 
-EM_PPC64, EM_S390, EM_X86_64, EM_RISCV = 21, 22, 62, 243
-MACHINE_NAMES = {EM_PPC64: "powerpc64", EM_S390: "s390", EM_X86_64: "x86_64",
-                 EM_RISCV: "riscv"}
-ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
+# The machines whose images name theirs (pyelftools' e_machine names).
+EM_S390, EM_X86_64, EM_RISCV = "EM_S390", "EM_X86_64", "EM_RISCV"
 
 BZIMAGE_MAGIC_OFFSET = 0x202            # "HdrS"
 S390_MARKER_OFFSET = 0x10008            # "S390EP", arch/s390/boot/head.S
@@ -77,10 +78,12 @@ def purgatory_name(path):
 
 
 def _is_kernel_elf(data):
-    if not data.startswith(ELF_MAGIC) or len(data) < 20:
+    """An ELF executable (a vmlinux), or an ELF file pyelftools cannot read
+    (reading it as a vmlinux then says why in one line)."""
+    if not data.startswith(ELF_MAGIC):
         return False
-    order = "<" if data[5] == 1 else ">"
-    return struct.unpack_from(order + "H", data, 16)[0] in (ET_EXEC, ET_DYN)
+    elf = embedded_elf(data, 0)
+    return elf is None or elf.header["e_type"] in ("ET_EXEC", "ET_DYN")
 
 
 def _is_bzimage(data):
@@ -231,50 +234,22 @@ def _compression_of(data):
 
 # -- Finding the blob ---------------------------------------------------------
 
-def _elf_header(data, offset=0):
-    """(little_endian, is64, e_type, e_machine) of an ELF header at
-    ``offset``, or None."""
-    if data[offset:offset + 4] != ELF_MAGIC or len(data) < offset + 52:
+def _extent(elf, room):
+    """The length of the object ``elf`` from its own headers (the end of
+    its section header table and of its furthest section), or None if it
+    has no sections or runs past the ``room`` there is."""
+    header = elf.header
+    if elf.num_sections() == 0:
         return None
-    ei_class, ei_data = data[offset + 4], data[offset + 5]
-    if ei_class not in (1, 2) or ei_data not in (1, 2):
-        return None
-    order = "<" if ei_data == 1 else ">"
-    e_type, e_machine = struct.unpack_from(order + "HH", data, offset + 16)
-    return ei_data == 1, ei_class == 2, e_type, e_machine
-
-
-def _relocatable_extent(data, offset):
-    """The length of the ET_REL object at ``offset`` from its own headers:
-    the end of its section header table and of its furthest section."""
-    little, is64, _, _ = _elf_header(data, offset)
-    order = "<" if little else ">"
-    if is64:
-        if len(data) < offset + 64:
-            return None
-        e_shoff, = struct.unpack_from(order + "Q", data, offset + 0x28)
-        e_shentsize, e_shnum = struct.unpack_from(order + "HH", data, offset + 0x3a)
-        entry_format, type_at, offset_at = order + "IIQQQQ", 1, 4
-    else:
-        e_shoff, = struct.unpack_from(order + "I", data, offset + 0x20)
-        e_shentsize, e_shnum = struct.unpack_from(order + "HH", data, offset + 0x2e)
-        entry_format, type_at, offset_at = order + "IIIIII", 1, 4
-    if e_shnum == 0 or e_shentsize < struct.calcsize(entry_format):
-        return None
-    end = e_shoff + e_shnum * e_shentsize
-    if offset + end > len(data):
-        return None
-    for i in range(e_shnum):
-        fields = struct.unpack_from(entry_format, data, offset + e_shoff + i * e_shentsize)
-        sh_type, sh_offset, sh_size = fields[type_at], fields[offset_at], fields[offset_at + 1]
-        if sh_type != 8:                # SHT_NOBITS takes no room in the file
-            end = max(end, sh_offset + sh_size)
-    return end if offset + end <= len(data) else None
+    end = header["e_shoff"] + elf.num_sections() * header["e_shentsize"]
+    for section in elf.iter_sections():
+        if section["sh_type"] != "SHT_NOBITS":   # takes no room in the file
+            end = max(end, section["sh_offset"] + section["sh_size"])
+    return end if end <= room else None
 
 
 def _parses(blob):
     """Whether pyelftools reads every section and symbol of ``blob``."""
-    from ..elf.reader import DAMAGED_ELF_ERRORS, parse_elf
     try:
         elf = parse_elf(blob, "blob")
         for section in elf.iter_sections():
@@ -288,15 +263,20 @@ def _parses(blob):
 
 def relocatables(data, machine):
     """[(offset, bytes)] of every ELF ET_REL object of ``machine`` (an
-    e_machine number, or None for any) that ``data`` holds whole."""
+    e_machine as pyelftools names it, or None for any) that ``data`` holds
+    whole."""
     found = []
     at = data.find(ELF_MAGIC)
     while at >= 0:
-        header = _elf_header(data, at)
-        if header and header[2] == ET_REL and machine in (None, header[3]):
-            size = _relocatable_extent(data, at)
-            if size and _parses(data[at:at + size]):
-                found.append((at, data[at:at + size]))
+        try:
+            elf = embedded_elf(data, at)
+            size = (_extent(elf, len(data) - at) if elf is not None
+                    and elf.header["e_type"] == "ET_REL"
+                    and machine in (None, elf.header["e_machine"]) else None)
+        except DAMAGED_ELF_ERRORS:
+            size = None
+        if size and _parses(data[at:at + size]):
+            found.append((at, data[at:at + size]))
         at = data.find(ELF_MAGIC, at + 1)
     return found
 
@@ -312,8 +292,8 @@ class _Finder:
 
     # The blob in bytes of a known kind.
     def in_bytes(self, data, where, machine):
-        header = _elf_header(data)
-        if header and header[2] in (ET_EXEC, ET_DYN):
+        elf = embedded_elf(data, 0)
+        if elf is not None and elf.header["e_type"] in ("ET_EXEC", "ET_DYN"):
             return self.in_vmlinux(data, where)
         found = relocatables(data, machine)
         if not found:
@@ -323,18 +303,17 @@ class _Finder:
             if len(named) == 1:
                 found = named
             else:
-                self.fail(f"{len(found)} relocatable {MACHINE_NAMES.get(machine, '')}"
-                          f" objects in {where} (at "
+                label = abi.ARCHITECTURES[machine].NAME + " " if machine else ""
+                self.fail(f"{len(found)} relocatable {label}objects in {where} (at "
                           f"{', '.join(hex(o) for o, _ in found)}); cannot tell "
                           "which is the purgatory")
         offset, blob = found[0]
         return blob, f"{where}, ELF relocatable object at {offset:#x}"
 
     def in_vmlinux(self, data, where):
-        from ..elf.reader import DAMAGED_ELF_ERRORS, parse_elf
         try:
             elf = parse_elf(data, self.path)
-            machine = _machine_number(data)
+            machine = elf.header["e_machine"]
             symbols = {}
             for section in elf.iter_sections():
                 if section["sh_type"] == "SHT_SYMTAB":
@@ -343,13 +322,16 @@ class _Finder:
                             symbols.setdefault(sym.name, sym)
             if len(symbols) == 2:
                 return self._by_symbols(elf, data, symbols, where)
-            sections = [(s.name, s.data()) for s in elf.iter_sections()
+            sections = [s for s in elf.iter_sections()
                         if s["sh_type"] not in ("SHT_NOBITS", "SHT_NULL")
                         and s["sh_flags"] & 2]      # SHF_ALLOC
         except DAMAGED_ELF_ERRORS as e:
             self.fail(f"damaged ELF executable in {where} ({reason(e)})")
-        for name, contents in sections:
-            found = self.in_bytes(contents, f"{where}, section {name}", machine)
+        for section in sections:        # one section's bytes at a time
+            with damaged_elf_is_user_error(self.path):
+                contents = section.data()
+            found = self.in_bytes(contents, f"{where}, section {section.name}",
+                                  machine)
             if found:
                 return found
         return None
@@ -370,10 +352,6 @@ class _Finder:
         blob, section, start = file_bytes(symbols["kexec_purgatory"], size)
         return blob, (f"{where}, symbols kexec_purgatory and "
                       f"kexec_purgatory_size ({section}+{start:#x}, {size} bytes)")
-
-
-def _machine_number(data):
-    return _elf_header(data)[3]
 
 
 def _bzimage_payload(finder, data):
