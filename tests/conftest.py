@@ -73,6 +73,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if KERNEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
+    # The long tests first (a stable sort: the order is otherwise the
+    # files'), so that pytest-xdist's workers finish together instead of
+    # one running the last minutes' long tests alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.hookimpl(tryfirst=True)

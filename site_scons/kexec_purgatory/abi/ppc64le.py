@@ -122,8 +122,8 @@ SYMBOLS = {
 
 # --- Entry ----------------------------------------------------------------
 # Generic (kernel/kexec_file.c, kexec_purgatory_setup_sechdrs()): the first
-# executable section containing e_entry; since 2026 the global
-# purgatory_start, falling back to e_entry.
+# executable section containing e_entry; in Linux 7.2 (and Debian's 6.1.192
+# and 6.12.117) the global purgatory_start, falling back to e_entry.
 ENTRY_FROM_SYMBOL = ENTRY_SYMBOL
 ENTRY_FROM_E_ENTRY = "e_entry"
 ENTRY_RULES = (ENTRY_FROM_SYMBOL, ENTRY_FROM_E_ENTRY)

@@ -262,7 +262,8 @@ def _entry_from_e_entry(loaded):
 
 
 def _entry_from_symbol(loaded):
-    """Kernels since 2026: the entry symbol, but only where it lies inside
+    """Kernels with the entry-symbol lookup (Linux 7.2, and Debian's
+    6.1.192 and 6.12.117): the entry symbol, but only where it lies inside
     a loaded executable section; anywhere else they ignore it."""
     try:
         sym = loaded.find_symbol(loaded.abi.ENTRY_SYMBOL)
@@ -314,8 +315,8 @@ def machine_abi(elf, name):
 def load(data, name, address, entry_from=abi.x86_64.ENTRY_FROM_SYMBOL):
     """Lay out, place at ``address`` and relocate the purgatory in ``data``.
 
-    ``entry_from`` is ``"purgatory_start"`` (kernels since 2026: the global
-    symbol, falling back to e_entry) or ``"e_entry"`` (older kernels).
+    ``entry_from`` is ``"purgatory_start"`` (Linux 7.2, Debian's 6.1.192
+    and 6.12.117: the global symbol, falling back to e_entry) or ``"e_entry"`` (older kernels).
     """
     elf = parse_elf(data, name)
     with damaged_elf_is_user_error(name):
