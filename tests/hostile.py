@@ -222,15 +222,16 @@ def _serve(connection):
             connection.send({"traceback": traceback.format_exc()})
 
 
-def loads_at(data, name, addresses):
+def loads_at(elf, data, name, addresses):
     """For the consistency property: the loader's verdict at each address
-    (None: placed; else the message of its refusal)."""
+    of ``data`` (parsed once, as ``elf``): None where it is placed, else
+    the message of its refusal."""
     from kexec_purgatory.elf import loader
     from kexec_purgatory.errors import UserError
     verdicts = []
     for address in addresses:
         try:
-            loader.load(data, name, address)
+            loader.load_parsed(elf, data, name, address)
             verdicts.append(None)
         except UserError as e:
             verdicts.append(str(e))

@@ -163,7 +163,7 @@ def placements(data, name):
     module = loader.machine_abi(elf, name)
     align = layout.compute_layout(elf, name, module.PAGE_SIZE).align
     addresses = [-(-a // align) * align for a in module.TEST_ADDRESSES]
-    return hostile.loads_at(data, name, addresses)
+    return hostile.loads_at(elf, data, name, addresses)
 
 
 def contract_holds(seed, worker, workdir, buildinfo, mutations):

@@ -318,7 +318,12 @@ def load(data, name, address, entry_from=abi.x86_64.ENTRY_FROM_SYMBOL):
     ``entry_from`` is ``"purgatory_start"`` (Linux 7.2, Debian's 6.1.192
     and 6.12.117: the global symbol, falling back to e_entry) or ``"e_entry"`` (older kernels).
     """
-    elf = parse_elf(data, name)
+    return load_parsed(parse_elf(data, name), data, name, address, entry_from)
+
+
+def load_parsed(elf, data, name, address, entry_from=abi.x86_64.ENTRY_FROM_SYMBOL):
+    """``load`` of ``data`` already parsed as ``elf`` (``parse_elf``): one
+    object placed at several addresses is parsed once."""
     with damaged_elf_is_user_error(name):
         module = machine_abi(elf, name)
         require_sound(elf, data, name)
