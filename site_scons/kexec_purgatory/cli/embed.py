@@ -9,11 +9,13 @@ object is refused, not embedded (``--raw`` embeds any bytes unchecked).
 
 import sys
 
-from ..build.flags import split_flags
 from ..elf import ELF_MAGIC
 from ..errors import UserError
 from ..files import read_bytes, refuse_overwriting_input
-from ..formats import c_array, ihex, incbin
+# The C array is the form a build writes most (and bench/run.py times as a
+# process against xxd -i): the other forms' modules (a compiler run, the
+# loader) are imported when asked for.
+from ..formats import c_array, ihex
 from ..formats.embedding import DEFAULT_ARRAY_SYMBOL, DEFAULT_SIZE_SYMBOL
 from .contract import print_json
 
@@ -34,6 +36,8 @@ def _c(args, data):
 
 
 def _incbin(args, data):
+    from ..build.flags import split_flags
+    from ..formats import incbin
     cc = split_flags(DEFAULT_CC if args.cc is None else args.cc, "--cc")
     if not cc:
         raise UserError("--cc: no compiler driver given")
