@@ -12,6 +12,7 @@ that measures each call's memory).
 """
 
 import io
+import subprocess
 from pathlib import Path
 
 import hypothesis
@@ -102,6 +103,45 @@ def test_a_loaded_size_over_the_limit_is_refused_by_every_command(
     assert not (tmp_path / "o.hex").exists()
     report = worker.call(["check", broken])
     assert report["status"] != 0 and "16 MiB" in report["stdout"] + report["stderr"]
+
+
+def _object_with(directory, name, symbols=0, relocations=0):
+    """An x86_64 object gcc assembles with ``symbols`` local labels and
+    ``relocations`` R_X86_64_64 entries in .rela.data."""
+    source = Path(directory) / f"{name}.S"
+    source.write_text(
+        ".text\n.globl purgatory_start\npurgatory_start:\n\tret\n"
+        + "".join(f"label{i}:\n" for i in range(symbols))
+        + (f".data\n.rept {relocations}\n.quad purgatory_start\n.endr\n"
+           if relocations else ""))
+    out = Path(directory) / f"{name}.o"
+    subprocess.run(["gcc", "-c", str(source), "-o", str(out)], check=True)
+    return out
+
+
+def test_symbol_and_relocation_tables_over_the_limit_are_refused_by_every_command(
+        own, worker, tmp_path):
+    """Each entry read is held (elf/reader.py parses each once): a table of
+    millions would take gigabytes. Over the limits, every command refuses
+    at once; just under them, memory stays within the contract's bound."""
+    from kexec_purgatory.elf.structure import MAX_ENTRIES
+    symbols, relocations = MAX_ENTRIES["symbols"], MAX_ENTRIES["relocations"]
+    for broken, words in (
+            (_object_with(tmp_path, "symbols", symbols=symbols),
+             ("'.symtab' takes the object to", f"over the {symbols} a purgatory")),
+            (_object_with(tmp_path, "relocations", relocations=relocations + 1),
+             ("'.rela.data' takes the object to", f"over the {relocations}"))):
+        for argv in (["load", broken, "--addr", "0x1000000", "-o", tmp_path / "o.hex"],
+                     ["run", broken], ["diff", broken, own.path],
+                     ["check", broken], ["embed", broken, "-o", tmp_path / "o.c"]):
+            result = one_line(worker.call(argv), str(broken), *words)
+            assert worker.call(argv)["grew"] < 50 * MIB, result
+    assert not list(tmp_path.glob("o.*"))
+    under = _object_with(tmp_path, "under", symbols=symbols - 100,
+                         relocations=relocations - 100)
+    result = worker.call(["load", under, "--addr", "0x1000000", "-o", tmp_path / "u.hex"])
+    assert result["status"] == 0, result
+    assert result["grew"] < hostile.MEMORY_GROWTH_LIMIT
 
 
 def test_run_refuses_8_gib_of_segments_at_once_unless_the_limit_is_raised(own, worker):

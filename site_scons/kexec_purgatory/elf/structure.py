@@ -29,6 +29,13 @@ LINKED_TYPE = {"SHT_SYMTAB": "SHT_STRTAB", "SHT_RELA": "SHT_SYMTAB",
 # "purgatory" of more than this is a damaged size, and refusing it keeps
 # every command's memory bounded (the loaded image is held in memory).
 MAX_LOADED_SIZE = 16 << 20
+# Real purgatories have hundreds of symbols and relocations (a build with
+# debug information some thousands more, in .rela.debug_*); more than this
+# is not a purgatory, and refusing it keeps every command's memory bounded:
+# each entry read is held (about 1 KiB in pyelftools' form, elf/reader.py).
+MAX_ENTRIES = {"symbols": 1 << 16, "relocations": 1 << 17}
+ENTRY_KINDS = {"SHT_SYMTAB": "symbols", "SHT_RELA": "relocations",
+               "SHT_REL": "relocations"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ def section_flaws(elf, data):
     """Every section inside the file, its table's entry size and links."""
     sections = list(elf.iter_sections())
     count = len(sections)
+    entries = dict.fromkeys(MAX_ENTRIES, 0)
     for index, sec in enumerate(sections):
         label = section_label(index, sec)
         kind = sec["sh_type"]
@@ -88,6 +96,13 @@ def section_flaws(elf, data):
             if sec["sh_entsize"] != entsize:
                 yield Flaw(f"{label} has sh_entsize {sec['sh_entsize']}, not "
                            f"{entsize}", section=sec.name)
+                continue
+            what = ENTRY_KINDS[kind]
+            entries[what] += sec["sh_size"] // entsize
+            if entries[what] > MAX_ENTRIES[what]:
+                yield Flaw(f"{label} takes the object to {entries[what]} "
+                           f"{what}, over the {MAX_ENTRIES[what]} a purgatory "
+                           f"may have", section=sec.name)
                 continue
             link = sec["sh_link"]
             if link >= count or sections[link]["sh_type"] != LINKED_TYPE[kind]:
