@@ -144,6 +144,18 @@ def test_symbol_and_relocation_tables_over_the_limit_are_refused_by_every_comman
     assert result["grew"] < hostile.MEMORY_GROWTH_LIMIT
 
 
+def test_a_compressed_section_is_refused_by_check_and_load_alike(own, worker, tmp_path):
+    """The kernel copies a section's bytes as the file holds them: an
+    SHF_COMPRESSED one would be loaded compressed."""
+    text = own.section(".text")
+    broken = mutant(own, tmp_path, own.field("section", ".text", "sh_flags",
+                                             text["sh_flags"] | 0x800))
+    words = ("'.text' is compressed (SHF_COMPRESSED)",)
+    one_line(worker.call(["load", broken, "--addr", "0x1000000", "-o",
+                          tmp_path / "o.hex"]), str(broken), *words)
+    one_line(worker.call(["check", broken]), str(broken), *words)
+
+
 def test_run_refuses_8_gib_of_segments_at_once_unless_the_limit_is_raised(own, worker):
     result = worker.call(["run", own.path, "--segments", "kernel=8G"], timeout=10)
     one_line(result, "segments: 8 GiB in all, over the limit of 1 GiB",

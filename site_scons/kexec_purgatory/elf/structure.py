@@ -65,9 +65,6 @@ def geometry_flaws(elf, data):
     return []
 
 
-SHF_COMPRESSED = 0x800
-
-
 def section_label(index, section):
     return f"section {index} '{section.name}'"
 
@@ -85,7 +82,7 @@ def section_flaws(elf, data):
             yield Flaw(f"{label} ends at {end:#x}, past the end of the file "
                        f"({len(data):#x})", section=sec.name)
             continue
-        if sec["sh_flags"] & SHF_COMPRESSED:
+        if sec["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
             # The kernel copies a section's bytes as they are in the file
             # (kexec_purgatory_setup_sechdrs(), kernel/kexec_file.c).
             yield Flaw(f"{label} is compressed (SHF_COMPRESSED): the kernel "
