@@ -14,6 +14,7 @@ import functools
 from elftools.elf.constants import SH_FLAGS
 
 from .. import abi
+from ..elf import structure
 from ..elf.reader import first_global, symtab_symbols
 
 SHF_ALLOC = SH_FLAGS.SHF_ALLOC
@@ -87,12 +88,7 @@ class ElfObject:
 
     def applied_relocation_sections(self):
         """(relocation section, target section) pairs the kernel processes."""
-        for sec in self.sections:
-            if sec["sh_type"] not in ("SHT_REL", "SHT_RELA"):
-                continue
-            target = self.sections[sec["sh_info"]]
-            if self.has_flags(target, SHF_ALLOC):
-                yield sec, target
+        return structure.applied_relocation_sections(self.elf)
 
     @functools.cached_property
     def relocations(self):

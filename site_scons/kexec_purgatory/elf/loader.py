@@ -19,7 +19,7 @@ from .. import abi
 from ..errors import UserError
 from ..files import read_bytes
 from .layout import compute_layout
-from .structure import require_sound
+from .structure import applied_relocation_sections, require_sound
 from .symbols import (nobits_target_problem, outside_section_problem,
                       unloaded_section_problem)
 from .reader import (damaged_elf_is_user_error, first_global, parse_elf,
@@ -166,16 +166,9 @@ class _Relocator:
         self.types = loaded.abi.RELOCATIONS
 
     def apply_all(self):
-        count = self.elf.num_sections()
-        for section in self.elf.iter_sections():
-            if section["sh_type"] not in ("SHT_RELA", "SHT_REL"):
-                continue
-            target, link = section["sh_info"], section["sh_link"]
-            if target >= count or link >= count:
-                raise UserError(f"{self.name}: {section.name}: bad sh_info "
-                                f"{target} or sh_link {link}")
-            if not self.elf.get_section(target)["sh_flags"] & SH_FLAGS.SHF_ALLOC:
-                continue
+        """Every relocation section the kernel processes (the object passed
+        ``require_sound``: its links and targets exist)."""
+        for section, target in applied_relocation_sections(self.elf):
             if section["sh_type"] == "SHT_REL":
                 raise LoadError(self.name, "REL relocation unsupported",
                                 f"section {section.name}")
@@ -185,8 +178,8 @@ class _Relocator:
                 # section, before looking at a single entry.
                 raise LoadError(self.name, self.loaded.abi.RELA_REFUSED_MESSAGE,
                                 f"section {section.name} relocating "
-                                f"{self.elf.get_section(target).name}")
-            self.apply(section, self.loaded.sections[target])
+                                f"{target.name}")
+            self.apply(section, self.loaded.sections[section["sh_info"]])
 
     def apply(self, relsec, target):
         symtab = self.elf.get_section(relsec["sh_link"])

@@ -129,16 +129,15 @@ def loaded_size_flaws(elf):
 
 
 def applied_relocation_sections(elf):
-    """(index, relocation section, target) pairs the kernel processes: those
-    whose target is SHF_ALLOC (kernel/kexec_file.c,
-    kexec_apply_relocations()). Call only on an object without section
-    flaws."""
-    for index, sec in enumerate(elf.iter_sections()):
+    """(relocation section, target) pairs the kernel processes: those whose
+    target is SHF_ALLOC (kernel/kexec_file.c, kexec_apply_relocations()).
+    Call only on an object without section flaws."""
+    for sec in elf.iter_sections():
         if sec["sh_type"] not in ("SHT_REL", "SHT_RELA"):
             continue
         target = elf.get_section(sec["sh_info"])
         if target["sh_flags"] & SH_FLAGS.SHF_ALLOC:
-            yield index, sec, target
+            yield sec, target
 
 
 def entry_flaws(elf):
@@ -159,7 +158,7 @@ def entry_flaws(elf):
                            f"the kernel does not support", symbol=sym.name)
     module = abi.ARCHITECTURES.get(elf.header["e_machine"])
     types = getattr(module, "RELOCATIONS", {})
-    for _, sec, target in applied_relocation_sections(elf):
+    for sec, target in applied_relocation_sections(elf):
         if sec["sh_type"] != "SHT_RELA":
             continue
         nsyms = elf.get_section(sec["sh_link"]).num_symbols()
