@@ -73,9 +73,5 @@ def table_problems(obj):
     """Section bounds and links, the loaded size, then symbol and
     relocation indexes: elf/structure.py's flaws, the ones every command
     refuses an object for."""
-    found = list(structure.section_flaws(obj.elf, obj.data)) \
-        or structure.loaded_size_flaws(obj.elf)
-    if not found:
-        found = list(structure.entry_flaws(obj.elf))
     return [Problem(f.message, symbol=f.symbol, section=f.section,
-                    offset=f.offset) for f in found]
+                    offset=f.offset) for f in structure.table_flaws(obj.elf, obj.data)]

@@ -178,15 +178,18 @@ def entry_flaws(elf):
                            section=target.name, offset=offset)
 
 
+def table_flaws(elf, data):
+    """After the geometry: the flaws of the first step that has any
+    (sections and the loaded size, then entries), later steps trusting
+    the earlier ones."""
+    found = list(section_flaws(elf, data)) or loaded_size_flaws(elf)
+    return found or list(entry_flaws(elf))
+
+
 def flaws(elf, data):
-    """The flaws of the first step that has any (geometry, sections and
-    the loaded size, entries): later steps trust the earlier ones."""
-    found = geometry_flaws(elf, data)
-    if not found:
-        found = list(section_flaws(elf, data)) or loaded_size_flaws(elf)
-    if not found:
-        found = list(entry_flaws(elf))
-    return found
+    """The flaws of the first step that has any: the geometry, then the
+    tables (``table_flaws``)."""
+    return geometry_flaws(elf, data) or table_flaws(elf, data)
 
 
 def require_sound(elf, data, name):
