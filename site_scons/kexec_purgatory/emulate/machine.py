@@ -22,13 +22,12 @@ AVX and friends fault), running on the old kernel's GDT with code selector
 import struct
 
 import unicorn
-from unicorn import (UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, UC_PROT_EXEC,
+from unicorn import (UC_ARCH_X86, UC_MODE_64, UC_PROT_EXEC,
                      UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
 from unicorn import x86_const as x86
 
 from .. import abi
 from . import segments as seg
-from .address_space import page_align, page_runs
 
 X86 = abi.x86_64
 PAGE_SIZE = X86.PAGE_SIZE
@@ -116,16 +115,10 @@ class LongModeMachine:
         if VIRTUAL_TLB:
             self.uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
             self.uc.hook_add(unicorn.UC_HOOK_TLB_FILL, self._walk_page_tables)
-        self._map_memory(blobs + [(self.area, bytes(area_size))])
+        seg.map_and_write(self.uc, blobs + [(self.area, bytes(area_size))], PAGE_SIZE)
         self._write_page_tables(blobs)
         self.uc.mem_write(self.gdt, OLD_KERNEL_GDT)
         self._set_cpu_state()
-
-    def _map_memory(self, blobs):
-        for start, size in page_runs([(a, seg.length(d)) for a, d in blobs], PAGE_SIZE):
-            self.uc.mem_map(start, size, UC_PROT_ALL)
-        for address, data in blobs:
-            seg.write(self.uc.mem_write, address, data)
 
     def _write_page_tables(self, blobs):
         """Identity-map, with 1 GiB pages, every GiB that holds memory."""

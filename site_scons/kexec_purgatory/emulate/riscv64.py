@@ -23,12 +23,12 @@ lengths (the low two bits of each), so no decoder is needed.
 import unicorn
 from unicorn import (UC_ARCH_RISCV, UC_HOOK_BLOCK, UC_HOOK_INTR,
                      UC_HOOK_MEM_INVALID, UC_HOOK_MEM_WRITE, UC_MODE_RISCV64,
-                     UC_PROT_ALL, Uc, UcError)
+                     Uc, UcError)
 from unicorn import riscv_const as rc
 
 from .. import abi
 from . import segments as seg
-from .address_space import AddressSpace, page_align, page_runs
+from .address_space import AddressSpace, page_align
 from .emulator import (ACCESS_NAMES, BASE_INSTRUCTION_LIMIT, FAULT,
                        INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT, REFUSED,
                        STRAY_WRITE, RunResult, judge_registers)
@@ -145,13 +145,6 @@ class _Watch:
                   f"in the block at {block:#x}")
 
 
-def _map(uc, blobs):
-    for start, size in page_runs([(a, seg.length(d)) for a, d in blobs], PAGE_SIZE):
-        uc.mem_map(start, size, UC_PROT_ALL)
-    for address, data in blobs:
-        seg.write(uc.mem_write, address, data)
-
-
 def run(loaded, spec, corruption, max_instructions):
     if spec == seg.DEFAULT_SPEC:
         spec = DEFAULT_SPEC
@@ -194,7 +187,7 @@ def run(loaded, spec, corruption, max_instructions):
     blobs += [(s.address, s) for s in segments if s.size]
     if landing is not None:
         blobs.append((landing, bytes(PAGE_SIZE)))
-    _map(uc, blobs)
+    seg.map_and_write(uc, blobs, PAGE_SIZE)
     for name, value in registers.items():
         uc.reg_write(UC_REGISTER[name], value)
     uc.reg_write(rc.UC_RISCV_REG_MSTATUS,

@@ -39,7 +39,7 @@ from unicorn import s390x_const as s390
 from .. import abi
 from ..errors import UserError
 from . import segments as seg
-from .address_space import AddressSpace, page_align, page_runs
+from .address_space import AddressSpace, page_align
 from .emulator import (BASE_INSTRUCTION_LIMIT, ENTERED, FAULT,
                        INSTRUCTIONS_PER_BYTE_LIMIT, LIMIT, REFUSED,
                        STRAY_WRITE, new_result)
@@ -109,12 +109,6 @@ def _place(loaded, segments, name):
     return space
 
 
-def _map(uc, ranges):
-    """Map the pages of every (start, size), merged."""
-    for start, size in page_runs(ranges, PAGE_SIZE):
-        uc.mem_map(start, size)
-
-
 class _Run:
     """The CPU, its hooks and the verdict."""
 
@@ -127,9 +121,7 @@ class _Run:
         self.block_sizes = {}
         self.stopped = False
         uc = self.uc = Uc(UC_ARCH_S390X, UC_MODE_BIG_ENDIAN)
-        _map(uc, [(0, PAGE_SIZE)] + [(a, seg.length(d)) for a, d in blobs])
-        for address, data in blobs:
-            seg.write(uc.mem_write, address, data)
+        seg.map_and_write(uc, blobs, PAGE_SIZE, also=[(0, PAGE_SIZE)])
         for name in GENERAL_REGISTERS:
             uc.reg_write(UC_GPR[name], 0)
         uc.reg_write(s390.UC_S390X_REG_CR0, CR0_RESET)

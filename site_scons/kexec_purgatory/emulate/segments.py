@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from .. import abi
 from ..errors import UserError
 from ..sizes import parse_size
+from .address_space import page_runs
 
 MAX_REGIONS = abi.x86_64.MAX_REGIONS
 DEFAULT_SPEC = "kernel=64K,boot_params=4K,cmdline=256,initrd=32K"
@@ -94,6 +95,18 @@ def write(write_memory, address, data):
 
 def length(data):
     return data.size if isinstance(data, Segment) else len(data)
+
+
+def map_and_write(uc, blobs, page_size, also=()):
+    """Map into the Unicorn ``uc`` the pages of every (address, bytes or
+    Segment) of ``blobs`` and of the (start, size) ranges ``also``, merged
+    into runs (one mapping each, however large the segments), then write
+    the blobs there: how every Unicorn machine here starts."""
+    ranges = [*also, *((address, length(data)) for address, data in blobs)]
+    for start, size in page_runs(ranges, page_size):
+        uc.mem_map(start, size)         # read, write and execute
+    for address, data in blobs:
+        write(uc.mem_write, address, data)
 
 
 def parse_spec(text, limit=DEFAULT_LIMIT):
