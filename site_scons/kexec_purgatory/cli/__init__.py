@@ -8,7 +8,7 @@ import importlib
 import sys
 
 from .. import __version__
-from ..errors import UserError, one_line
+from ..errors import UserError
 from . import contract
 
 # Subcommand name -> module in kexec_purgatory.cli.
@@ -106,7 +106,7 @@ def main(argv=None):
     try:
         return args.run(args)
     except UserError as e:
-        print(f"kexec-purgatory: error: {one_line(str(e))}", file=sys.stderr)
+        contract.print_error(e)
         if args.json:
             contract.print_error_json(args.command, str(e), e.exit_code)
         return e.exit_code

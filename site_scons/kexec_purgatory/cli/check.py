@@ -10,9 +10,9 @@ stderr and the others are still checked.
 import sys
 
 from .. import check
-from ..errors import UserError, one_line
+from ..errors import UserError
 from ..formats import read_object
-from .contract import print_json
+from .contract import print_error, print_json
 
 HELP = "check purgatory objects against the kernel's loader rules"
 EXIT_STATUS = ("no error found (nor a warning, with --strict)",
@@ -70,7 +70,7 @@ def run(args):
                 raise UserError(f"{path}: damaged ELF object: "
                                 f"{damage[0].message}")
         except UserError as e:
-            print(f"kexec-purgatory: error: {one_line(str(e))}", file=sys.stderr)
+            print_error(e)
             errors.append({"file": path, "error": str(e)})
             status = 2
             continue

@@ -13,6 +13,8 @@ import json
 import sys
 import textwrap
 
+from ..errors import one_line
+
 OK, FAILED, UNUSABLE = 0, 1, 2
 
 
@@ -62,6 +64,12 @@ def print_json(data, status, sort_keys=True):
               sort_keys=sort_keys)
     print()
     return status
+
+
+def print_error(error):
+    """A refusal's one line on stderr, whatever the message holds (a name
+    read from a damaged object may hold line breaks)."""
+    print(f"kexec-purgatory: error: {one_line(str(error))}", file=sys.stderr)
 
 
 def print_error_json(command, message, status):
