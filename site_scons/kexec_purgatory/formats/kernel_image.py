@@ -50,9 +50,6 @@ DESCRIPTION = "kernel image"
 # Refuse to decompress more than this: a kernel's payload is 20-120 MiB.
 MAX_DECOMPRESSED = 512 << 20
 
-# The machines whose images name theirs (pyelftools' e_machine names).
-EM_S390, EM_X86_64, EM_RISCV = "EM_S390", "EM_X86_64", "EM_RISCV"
-
 BZIMAGE_MAGIC_OFFSET = 0x202            # "HdrS"
 S390_MARKER_OFFSET = 0x10008            # "S390EP", arch/s390/boot/head.S
 RISCV_MAGIC_OFFSET = 0x30               # "RISCV\0\0\0", riscv Image header
@@ -427,15 +424,15 @@ def _find(path, data):
         kind = "vmlinux"
     elif _is_bzimage(data):
         payload, where = _bzimage_payload(finder, data)
-        found = finder.in_bytes(payload, where, EM_X86_64)
+        found = finder.in_bytes(payload, where, abi.x86_64.E_MACHINE)
         kind = "x86 bzImage"
     else:
         if _is_arm64(data):
             finder.fail("an arm64 Image: arm64's kexec_file loads no purgatory")
         if _is_s390(data):
-            machine, kind = EM_S390, "s390 image"
+            machine, kind = abi.s390x.E_MACHINE, "s390 image"
         elif _is_riscv(data):
-            machine, kind = EM_RISCV, "riscv Image"
+            machine, kind = abi.riscv64.E_MACHINE, "riscv Image"
         else:
             kind = "compressed kernel"
         where = "the file itself"
