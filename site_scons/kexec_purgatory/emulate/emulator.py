@@ -328,10 +328,15 @@ def cannot_run_here(module, name, address=None):
 
 def machine_abi_of(data, name):
     """The ABI module of the purgatory in ``data`` (UserError if none)."""
+    return _parsed_with_abi(data, name)[1]
+
+
+def _parsed_with_abi(data, name):
+    """``data`` parsed, and the ABI module of its machine."""
     from ..elf.reader import damaged_elf_is_user_error, parse_elf
     elf = parse_elf(data, name)
     with damaged_elf_is_user_error(name):
-        return loader.machine_abi(elf, name)
+        return elf, loader.machine_abi(elf, name)
 
 
 def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
@@ -352,7 +357,7 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
                         f"{', '.join(CPU_MODELS)})")
     if cpu not in (None, DEFAULT_CPU) and not CPU_MODELS_WORK:
         raise UserError(f"--cpu {cpu}: {CPU_MODELS_UNSUPPORTED}")
-    module = machine_abi_of(data, name)
+    elf, module = _parsed_with_abi(data, name)
     machine = X86 if module is X86 else machine_of(module, name)
     if isinstance(spec, str):
         if spec == seg.DEFAULT_SPEC:
@@ -360,13 +365,12 @@ def run(data, name, address=None, spec=seg.DEFAULT_SPEC,
         spec = seg.parse_spec(spec, segments_limit)
     if address is None:
         address = module.TEST_ADDRESSES[1]
-    loaded = loader.load(data, name, address, entry_from)
+    loaded = loader.load_parsed(elf, data, name, address, entry_from)
     if crash:
-        module = machine_of(loaded.abi, name) if loaded.abi is not X86 else None
-        if not hasattr(module, "run_crash"):
+        if not hasattr(machine, "run_crash"):
             raise UserError(f"{name}: --crash: the kdump path is not emulated "
                             f"for {loaded.abi.NAME} (it is for s390x and ppc64le)")
-        return module.run_crash(loaded, spec, corruption, max_instructions)
+        return machine.run_crash(loaded, spec, corruption, max_instructions)
     if loaded.abi is not X86:
         if cpu is not None:
             raise UserError(f"--cpu: {name} is a {loaded.abi.NAME} purgatory; "
